@@ -1,0 +1,22 @@
+//! strata's domain: what a row change is, where it sits in the binlog, how it becomes a
+//! versioned write, and the contracts that sinks and checkpoint stores keep.
+//!
+//! Nothing in this crate does I/O.
+
+pub mod change;
+pub mod checkpoint;
+pub mod error;
+pub mod position;
+pub mod schema;
+pub mod sink;
+pub mod value;
+pub mod version;
+
+pub use change::{CommitInfo, Op, RowChange, SourceEvent};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
+pub use error::{ErrorKind, RetryDirective};
+pub use position::{BinlogPos, GtidSet, MariaGtidPos, MysqlGtidSet, PositionError};
+pub use schema::{Column, ColumnType, TableId, TableSchema};
+pub use sink::{ApplyStats, Sink, SinkError, SinkOp, SinkOpKind, TargetTable};
+pub use value::{Date, DateTime, Time, Value};
+pub use version::Version;
