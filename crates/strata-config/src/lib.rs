@@ -7,7 +7,7 @@
 //! keys are errors), resolves defaults and secrets, validates every value and checks that
 //! versions are isolated from each other. What comes out is plain typed settings:
 //! [`SourceSettings`], and per version a [`VersionConfig`] with its [`TableRules`],
-//! [`StartPosition`], [`ApplySettings`] and [`Targets`] ([`MongoTarget`], [`RedisTarget`],
+//! [`StartFrom`], [`ApplySettings`] and [`Targets`] ([`MongoTarget`], [`RedisTarget`],
 //! [`SearchTarget`], [`PostgresTarget`]). `examples/jobfirst.toml` is a commented example.
 //!
 //! ## The file
@@ -79,7 +79,6 @@ mod key_path;
 mod lint;
 mod load;
 mod resolve;
-mod rules;
 mod secret;
 mod server_url;
 mod settings;
@@ -87,10 +86,15 @@ mod units;
 
 pub use environment::Environment;
 pub use error::{ConfigError, Origin, Problem};
-pub use rules::{Guard, TableOptions, TableRules};
 pub use secret::Secret;
 pub use server_url::ServerUrl;
 pub use settings::{
     ApplySettings, CheckpointSettings, Config, MongoTarget, PostgresTarget, RedisTarget,
-    SearchTarget, SourceSettings, StartPosition, Targets, TlsMode, TlsSettings, VersionConfig,
+    SearchTarget, SourceSettings, Targets, TlsMode, TlsSettings, VersionConfig,
 };
+/// The table rules and start position are strata-core's, re-exported for callers of this
+/// crate.
+pub use strata_core::rules::{
+    ColumnPattern, Guard, PatternError, TableOptions, TablePattern, TableRules,
+};
+pub use strata_core::StartFrom;

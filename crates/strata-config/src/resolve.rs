@@ -8,14 +8,15 @@ use crate::file::{
     VersionFile,
 };
 use crate::key_path::KeyPath;
-use crate::rules::{ColumnPattern, Guard, TableOptions, TablePattern, TableRules};
 use crate::secret::Secret;
 use crate::server_url::ServerUrl;
 use crate::settings::{
     ApplySettings, CheckpointSettings, MongoTarget, PostgresTarget, RedisTarget, SearchTarget,
-    SourceSettings, StartPosition, Targets, TlsMode, TlsSettings, VersionConfig,
+    SourceSettings, Targets, TlsMode, TlsSettings, VersionConfig,
 };
 use std::collections::BTreeMap;
+use strata_core::rules::{ColumnPattern, Guard, TableOptions, TablePattern, TableRules};
+use strata_core::StartFrom;
 
 /// Highest Redis DB index (Redis's default of 16 databases).
 const REDIS_MAX_DB: u8 = 15;
@@ -264,7 +265,7 @@ fn version(
         );
     }
     let rules = rules(r, &key, &v);
-    let start = match StartPosition::parse(&v.start) {
+    let start = match v.start.parse::<StartFrom>() {
         Ok(s) => Some(s),
         Err(why) => {
             r.problem(key.key("start"), format!("`{key}.start`: {why}"));
@@ -407,13 +408,13 @@ fn rules(r: &mut Resolver, key: &KeyPath, v: &VersionFile) -> Option<TableRules>
     if r.problems.len() > before {
         return None;
     }
-    Some(TableRules {
-        schemas: v.schemas.clone(),
+    Some(TableRules::new(
+        v.schemas.clone(),
         include,
         exclude,
         exclude_columns,
         tables,
-    })
+    ))
 }
 
 fn table_options(r: &mut Resolver, key: &KeyPath, t: &TableFile) -> TableOptions {

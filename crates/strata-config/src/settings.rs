@@ -2,7 +2,6 @@
 //! plain structs are what the binary maps onto the source, the pipeline and the sinks.
 
 use crate::error::ConfigError;
-use crate::rules::TableRules;
 use crate::secret::Secret;
 use crate::server_url::ServerUrl;
 use serde::Deserialize;
@@ -11,7 +10,7 @@ use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use strata_core::{BinlogPos, GtidSet};
+use strata_core::{StartFrom, TableRules};
 
 /// A loaded, validated and linted configuration.
 #[derive(Debug, Clone)]
@@ -76,54 +75,6 @@ pub enum TlsMode {
     VerifyCa,
     /// TLS, the certificate signed by a trusted CA and naming the host.
     VerifyFull,
-}
-
-/// Where a version starts reading on its first start (later starts resume from the
-/// checkpoint).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartPosition {
-    /// The oldest binlog the source still has.
-    Oldest,
-    /// The source's current position: only changes from now on.
-    Current,
-    /// A binlog file and offset.
-    FilePos(BinlogPos),
-    /// After this GTID set (MySQL) or GTID position (MariaDB).
-    Gtid(GtidSet),
-}
-
-impl StartPosition {
-    /// Parses `current`, `oldest`, `FILE:POS`, a MySQL GTID set or a MariaDB GTID position.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let s = text.trim();
-        match s {
-            "current" => return Ok(StartPosition::Current),
-            "oldest" => return Ok(StartPosition::Oldest),
-            _ => {}
-        }
-        // A MySQL GTID set starts with a 36-character UUID; try it before FILE:POS, which
-        // `uuid:5` would also look like.
-        let looks_like_uuid = s.get(..36).is_some_and(|u| u.matches('-').count() == 4);
-        if looks_like_uuid {
-            if let Ok(set) = s.parse() {
-                return Ok(StartPosition::Gtid(GtidSet::Mysql(set)));
-            }
-        } else if s.contains(':') {
-            if let Ok(pos) = s.parse::<BinlogPos>() {
-                return Ok(StartPosition::FilePos(pos));
-            }
-        } else if !s.is_empty() {
-            if let Ok(pos) = s.parse() {
-                return Ok(StartPosition::Gtid(GtidSet::MariaDb(pos)));
-            }
-        }
-        Err(format!(
-            "\"{text}\" is not a start position; write \"current\", \"oldest\", a FILE:POS such \
-             as \"binlog.000042:4\", a MySQL GTID set such as \
-             \"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5\" or a MariaDB GTID position such as \
-             \"0-1-100\""
-        ))
-    }
 }
 
 /// Where a version's checkpoint lives.
@@ -248,7 +199,7 @@ pub struct VersionConfig {
     /// Which tables and columns it replicates, and per-table options.
     pub rules: TableRules,
     /// Where the first start reads from.
-    pub start: StartPosition,
+    pub start: StartFrom,
     /// Where its checkpoint lives.
     pub checkpoint: CheckpointSettings,
     /// Listen address of its `/metrics`, `/health` and `/status`.
@@ -272,31 +223,5 @@ impl VersionConfig {
         match &self.checkpoint {
             CheckpointSettings::File { path } => path,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn start_positions_parse_every_form() {
-        assert_eq!(StartPosition::parse("current"), Ok(StartPosition::Current));
-        assert_eq!(StartPosition::parse("oldest"), Ok(StartPosition::Oldest));
-        assert!(matches!(
-            StartPosition::parse("binlog.000042:4"),
-            Ok(StartPosition::FilePos(p)) if p.pos == 4 && p.file == "binlog.000042"
-        ));
-        assert!(matches!(
-            StartPosition::parse("3e11fa47-71ca-11e1-9e33-c80aa9429562:5"),
-            Ok(StartPosition::Gtid(GtidSet::Mysql(_)))
-        ));
-        assert!(matches!(
-            StartPosition::parse("0-1-100"),
-            Ok(StartPosition::Gtid(GtidSet::MariaDb(_)))
-        ));
-        let err = StartPosition::parse("yesterday").unwrap_err();
-        assert!(err.contains("\"current\""), "{err}");
-        assert!(StartPosition::parse("").is_err());
     }
 }

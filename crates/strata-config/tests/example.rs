@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 use std::time::Duration;
-use strata_config::{Config, Environment, Guard, StartPosition, TlsMode};
+use strata_config::{Config, Environment, Guard, StartFrom, TlsMode};
 
 fn example() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jobfirst.toml");
@@ -35,7 +35,7 @@ fn jobfirst_example_loads_with_three_isolated_versions() {
         assert_eq!(v.server_id, server_id);
         assert_eq!(v.rules.schemas(), std::slice::from_ref(&schema));
         assert_eq!(v.http.port(), port);
-        assert_eq!(v.start, StartPosition::Current);
+        assert_eq!(v.start, StartFrom::Current);
         assert_eq!(v.data_dir(), Path::new(".strata").join(name));
         assert_eq!(
             v.checkpoint_path(),

@@ -3,10 +3,13 @@
 //!
 //! Nothing in this crate does I/O.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))] // tests may unwrap
+
 pub mod change;
 pub mod checkpoint;
 pub mod error;
 pub mod position;
+pub mod rules;
 pub mod schema;
 pub mod sink;
 pub mod value;
@@ -15,7 +18,8 @@ pub mod version;
 pub use change::{CommitInfo, Op, RowChange, SourceEvent};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
 pub use error::{ErrorKind, RetryDirective};
-pub use position::{BinlogPos, GtidSet, MariaGtidPos, MysqlGtidSet, PositionError};
+pub use position::{BinlogPos, GtidSet, MariaGtidPos, MysqlGtidSet, PositionError, StartFrom};
+pub use rules::{ColumnPattern, Guard, PatternError, TableOptions, TablePattern, TableRules};
 pub use schema::{Column, ColumnType, TableId, TableSchema};
 pub use sink::{ApplyStats, Sink, SinkError, SinkOp, SinkOpKind, TargetTable};
 pub use value::{Date, DateTime, Time, Value};

@@ -4,12 +4,23 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+/// A position, GTID set or start position that could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PositionError {
+    /// Not `FILE:POS`.
     #[error("`{0}` is not a binlog position: expected FILE:POS, e.g. binlog.000042:1337")]
     BadFilePos(String),
+    /// Neither a MySQL GTID set nor a MariaDB GTID position.
     #[error("`{0}` is not a GTID set: expected MySQL `uuid:1-5[,uuid:…]` or MariaDB `domain-server-seq[,…]`")]
     BadGtid(String),
+    /// None of the forms of a [`StartFrom`].
+    #[error(
+        "\"{0}\" is not a start position; write \"oldest\" (or \"earliest\"), \"current\" \
+         (or \"latest\", \"now\"), a FILE:POS such as \"binlog.000042:4\", a MySQL GTID set \
+         such as \"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5\" or a MariaDB GTID position such \
+         as \"0-1-100\""
+    )]
+    BadStart(String),
 }
 
 /// A binlog file name and a byte offset in it.
@@ -266,6 +277,67 @@ impl FromStr for GtidSet {
     }
 }
 
+/// Where streaming starts on a version's first run (later runs resume from the
+/// checkpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    /// The beginning of the oldest binlog file the server still has.
+    Oldest,
+    /// The server's current end: only changes committed from now on.
+    Current,
+    /// A binlog file and offset; must be a transaction boundary (a commit position).
+    FilePos(BinlogPos),
+    /// After the transactions of a GTID set (MySQL `uuid:1-5`) or a MariaDB GTID position
+    /// (`0-1-9`): the first transaction not in it.
+    Gtid(GtidSet),
+}
+
+impl FromStr for StartFrom {
+    type Err = PositionError;
+
+    /// `oldest` (or `earliest`), `current` (or `latest`, `now`), any case; `FILE:POS`
+    /// (e.g. `binlog.000042:4`); a MySQL GTID set (`uuid:1-5[,…]`); or a MariaDB GTID
+    /// position (`domain-server-seq[,…]`). Surrounding whitespace is ignored; an empty GTID
+    /// set is not a start position.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let s = text.trim();
+        match s.to_ascii_lowercase().as_str() {
+            "oldest" | "earliest" => return Ok(StartFrom::Oldest),
+            "current" | "latest" | "now" => return Ok(StartFrom::Current),
+            _ => {}
+        }
+        // A MySQL GTID set starts with a 36-character UUID; try it before FILE:POS, which
+        // `uuid:5` would also look like.
+        let looks_like_uuid = s.get(..36).is_some_and(|u| u.matches('-').count() == 4);
+        let start = if looks_like_uuid {
+            s.parse::<MysqlGtidSet>()
+                .ok()
+                .filter(|set| !set.is_empty())
+                .map(|set| StartFrom::Gtid(GtidSet::Mysql(set)))
+        } else if s.contains(':') {
+            s.parse::<BinlogPos>().ok().map(StartFrom::FilePos)
+        } else {
+            s.parse::<MariaGtidPos>()
+                .ok()
+                .filter(|pos| !pos.is_empty())
+                .map(|pos| StartFrom::Gtid(GtidSet::MariaDb(pos)))
+        };
+        start.ok_or_else(|| PositionError::BadStart(text.to_owned()))
+    }
+}
+
+impl fmt::Display for StartFrom {
+    /// The canonical form, which parses back to the same value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartFrom::Oldest => f.write_str("oldest"),
+            StartFrom::Current => f.write_str("current"),
+            StartFrom::FilePos(p) => p.fmt(f),
+            StartFrom::Gtid(g) => g.fmt(f),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,5 +376,66 @@ mod tests {
         assert_eq!(p.to_string(), "0-1-9,1-2-3");
         assert!(matches!(p, GtidSet::MariaDb(_)));
         assert!("0-1".parse::<GtidSet>().is_err());
+    }
+
+    #[test]
+    fn start_positions_parse_every_form() {
+        let start = |s: &str| s.parse::<StartFrom>();
+        assert_eq!(start("current"), Ok(StartFrom::Current));
+        assert_eq!(start(" Latest "), Ok(StartFrom::Current));
+        assert_eq!(start("now"), Ok(StartFrom::Current));
+        assert_eq!(start("oldest"), Ok(StartFrom::Oldest));
+        assert_eq!(start("EARLIEST"), Ok(StartFrom::Oldest));
+        assert!(matches!(
+            start("binlog.000042:4"),
+            Ok(StartFrom::FilePos(p)) if p.pos == 4 && p.file == "binlog.000042"
+        ));
+        assert!(matches!(
+            start("3e11fa47-71ca-11e1-9e33-c80aa9429562:5"),
+            Ok(StartFrom::Gtid(GtidSet::Mysql(_)))
+        ));
+        assert!(matches!(
+            start("0-1-100"),
+            Ok(StartFrom::Gtid(GtidSet::MariaDb(_)))
+        ));
+        let err = start("yesterday").unwrap_err();
+        assert_eq!(err, PositionError::BadStart("yesterday".into()));
+        let msg = err.to_string();
+        for form in [
+            "\"current\"",
+            "\"oldest\"",
+            "FILE:POS",
+            "MySQL GTID",
+            "MariaDB GTID",
+        ] {
+            assert!(msg.contains(form), "{msg}");
+        }
+        for bad in [
+            "",
+            " ",
+            ",",
+            "binlog.000042:",
+            ":4",
+            "binlog:x",
+            "0-1",
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562",
+        ] {
+            assert!(start(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn start_positions_print_as_they_parse() {
+        for text in [
+            "oldest",
+            "current",
+            "binlog.000042:4",
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
+            "0-1-100,1-2-3",
+        ] {
+            let start: StartFrom = text.parse().unwrap();
+            assert_eq!(start.to_string(), text);
+            assert_eq!(start.to_string().parse::<StartFrom>().unwrap(), start);
+        }
     }
 }

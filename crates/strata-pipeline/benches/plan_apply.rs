@@ -5,6 +5,7 @@
 //! transactions of 100 rows, three columns each).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic on setup failure
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_core::version::binlog_order;
@@ -12,7 +13,9 @@ use strata_core::{
     ApplyStats, BinlogPos, Checkpoint, CheckpointError, CheckpointStore, Column, ColumnType,
     CommitInfo, Op, RowChange, Sink, SinkError, SinkOp, SourceEvent, TableId, TableSchema, Value,
 };
-use strata_pipeline::{plan, ApplySettings, CancellationToken, Pipeline, Router, Rules};
+use strata_pipeline::{
+    plan, ApplySettings, CancellationToken, Pipeline, Router, TablePattern, TableRules,
+};
 use tokio::sync::mpsc;
 
 struct NoopSink;
@@ -116,8 +119,19 @@ fn events(rows: u64, per_txn: u64) -> Vec<SourceEvent> {
     out
 }
 
+/// Rules replicating every table of the bench schema.
+fn every_table() -> TableRules {
+    TableRules::new(
+        vec!["bench".into()],
+        vec![TablePattern::parse("*").expect("`*` is a table pattern")],
+        vec![],
+        vec![],
+        BTreeMap::new(),
+    )
+}
+
 fn plan_only(events: &[SourceEvent]) -> (u64, Duration) {
-    let mut router = Router::new(Rules::default());
+    let mut router = Router::new(every_table());
     let started = Instant::now();
     let mut ops = 0u64;
     for e in events {
@@ -146,7 +160,7 @@ async fn pipeline_run(events: Vec<SourceEvent>, sinks: usize) -> Duration {
     let summary = pipeline
         .run(
             rx,
-            &mut Router::new(Rules::default()),
+            &mut Router::new(every_table()),
             &CancellationToken::new(),
         )
         .await

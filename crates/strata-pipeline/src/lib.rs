@@ -1,7 +1,7 @@
 //! strata's pipeline: route → plan → batch & partition → apply → acknowledge → checkpoint.
 //!
-//! - [`route`]: which tables a version replicates and how each is written ([`Rules`],
-//!   [`Router`], [`Route`]).
+//! - [`route`]: which tables a version replicates and how each is written ([`Router`],
+//!   [`Route`]), from the version's [`TableRules`] (strata-core's, re-exported here).
 //! - [`plan`](mod@plan): a pure function from a row change to versioned upserts and deletes.
 //! - [`Pipeline`]: the apply engine. The reader takes [`strata_core::SourceEvent`]s from an
 //!   [`EventSource`], plans each change, and sends every op, for each sink, to the worker
@@ -74,7 +74,6 @@ mod checkpoint_file;
 mod checkpointer;
 mod error;
 mod events;
-mod pattern;
 pub mod plan;
 mod progress;
 mod retry;
@@ -89,7 +88,9 @@ pub use events::{EventSource, SourceFailure};
 pub use plan::{guard_value, plan, Planned};
 pub use progress::{Progress, RowsRead, RunState, SinkProgress};
 pub use retry::RetryPolicy;
-pub use route::{Route, Router, Rules, TableRule};
+pub use route::{Route, Router};
 pub use settings::ApplySettings;
+/// The table rules `Router::new` takes, re-exported from strata-core.
+pub use strata_core::rules::{ColumnPattern, Guard, TableOptions, TablePattern, TableRules};
 /// The shutdown token `Pipeline::run` takes, re-exported so callers need no extra import.
 pub use tokio_util::sync::CancellationToken;

@@ -1,7 +1,11 @@
 use super::*;
-use crate::route::{Route, Rules, TableRule};
+use crate::route::Route;
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use strata_core::{Column, ColumnType, Date, DateTime, ErrorKind, TableId, TableSchema};
+use strata_core::{
+    Column, ColumnPattern, ColumnType, Date, DateTime, ErrorKind, Guard, TableId, TableOptions,
+    TablePattern, TableRules, TableSchema,
+};
 
 fn schema(guard_ty: ColumnType) -> Arc<TableSchema> {
     let col = |name: &str, ty: ColumnType| Column {
@@ -28,19 +32,26 @@ fn schema(guard_ty: ColumnType) -> Arc<TableSchema> {
 }
 
 fn route_with(guard: bool, exclude: &[&str], guard_ty: ColumnType) -> (Route, Arc<TableSchema>) {
-    let mut rules = Rules {
-        exclude_columns: exclude.iter().map(|s| s.to_string()).collect(),
-        ..Rules::default()
-    };
+    let mut tables = BTreeMap::new();
     if guard {
-        rules.tables.insert(
+        tables.insert(
             "orders".into(),
-            TableRule {
-                guard: Some("changed".into()),
-                ..TableRule::default()
+            TableOptions {
+                guard: Guard::Column("changed".into()),
+                ..TableOptions::default()
             },
         );
     }
+    let rules = TableRules::new(
+        vec!["shop".into()],
+        vec![TablePattern::parse("*").unwrap()],
+        vec![],
+        exclude
+            .iter()
+            .map(|p| ColumnPattern::parse(p).unwrap())
+            .collect(),
+        tables,
+    );
     let table = schema(guard_ty);
     (Route::build(&rules, &table).unwrap(), table)
 }

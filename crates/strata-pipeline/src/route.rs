@@ -2,72 +2,9 @@
 //! (target name, kept columns, key, guard).
 
 use crate::error::PlanError;
-use crate::pattern;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
-use strata_core::{ColumnType, TableId, TableSchema, TargetTable};
-
-/// A version's routing rules, as plain data the caller fills from its configuration.
-///
-/// Patterns use `*` and `?` wildcards and are case-sensitive, like MySQL table names on
-/// Linux.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Rules {
-    /// Source schemas the version reads (exact names); empty means every schema.
-    pub schemas: Vec<String>,
-    /// Table patterns (`table` or `schema.table`) to replicate; empty means every table.
-    pub include: Vec<String>,
-    /// Table patterns never replicated; they win over `include`.
-    pub exclude: Vec<String>,
-    /// Column patterns (`column`, `table.column` or `schema.table.column`) never written to
-    /// targets.
-    pub exclude_columns: Vec<String>,
-    /// Per-table options, keyed by `table` or `schema.table` (the latter wins).
-    pub tables: BTreeMap<String, TableRule>,
-}
-
-/// Options for one table.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TableRule {
-    /// The table's name in targets; the source table name when `None`.
-    pub target: Option<String>,
-    /// Key columns, for tables without a primary key (or to override it); empty means the
-    /// primary key.
-    pub key: Vec<String>,
-    /// A guard column (integer, DATE, DATETIME or TIMESTAMP) compared before the binlog
-    /// order; `None` orders writes by binlog position alone.
-    pub guard: Option<String>,
-}
-
-impl Rules {
-    /// True when the version replicates `schema.table`.
-    pub fn wants(&self, schema: &str, table: &str) -> bool {
-        (self.schemas.is_empty() || self.schemas.iter().any(|s| s == schema))
-            && (self.include.is_empty()
-                || self
-                    .include
-                    .iter()
-                    .any(|p| pattern::matches_table(p, schema, table)))
-            && !self
-                .exclude
-                .iter()
-                .any(|p| pattern::matches_table(p, schema, table))
-    }
-
-    /// The options configured for a table (`schema.table` first, then `table`).
-    pub fn table_rule(&self, id: &TableId) -> Option<&TableRule> {
-        self.tables
-            .get(&id.to_string())
-            .or_else(|| self.tables.get(&id.table))
-    }
-
-    /// True when a column is excluded from targets.
-    pub fn excludes_column(&self, id: &TableId, column: &str) -> bool {
-        self.exclude_columns
-            .iter()
-            .any(|p| pattern::matches_column(p, &id.schema, &id.table, column))
-    }
-}
+use strata_core::{ColumnType, Guard, TableRules, TableSchema, TargetTable};
 
 /// How one source table (in one shape) is written to targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,9 +21,12 @@ pub struct Route {
 
 impl Route {
     /// Builds the route of a table, or says why the table cannot be replicated.
-    pub fn build(rules: &Rules, schema: &TableSchema) -> Result<Route, PlanError> {
+    ///
+    /// The table's options come from [`TableRules::table_options`]; whether the version
+    /// wants the table at all is the caller's question ([`TableRules::wants`]).
+    pub fn build(rules: &TableRules, schema: &TableSchema) -> Result<Route, PlanError> {
         let id = &schema.id;
-        let rule = rules.table_rule(id);
+        let rule = rules.table_options(&id.schema, &id.table);
         let names = || {
             schema
                 .columns
@@ -119,7 +59,7 @@ impl Route {
         }
 
         let col_map: Vec<usize> = (0..schema.columns.len())
-            .filter(|&i| !rules.excludes_column(id, &schema.columns[i].name))
+            .filter(|&i| !rules.column_excluded(&id.schema, &id.table, &schema.columns[i].name))
             .collect();
         let target_key = key
             .iter()
@@ -134,8 +74,8 @@ impl Route {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let guard = match rule.and_then(|r| r.guard.as_deref()) {
-            Some(name) => {
+        let guard = match rule.map(|r| &r.guard) {
+            Some(Guard::Column(name)) => {
                 let i = find(name, "guard")?;
                 let ty = &schema.columns[i].ty;
                 if !is_guard_type(ty) {
@@ -147,7 +87,7 @@ impl Route {
                 }
                 Some(i)
             }
-            None => None,
+            Some(Guard::BinlogOrder) | None => None,
         };
 
         let target = TargetTable {
@@ -190,14 +130,14 @@ const MAX_CACHED_SHAPES: usize = 4096;
 /// `Arc` seen last (consecutive rows share it).
 #[derive(Debug)]
 pub struct Router {
-    rules: Rules,
+    rules: TableRules,
     last: Option<(Arc<TableSchema>, Option<Arc<Route>>)>,
     cache: HashMap<Arc<TableSchema>, Option<Arc<Route>>>,
 }
 
 impl Router {
     /// A router applying these rules.
-    pub fn new(rules: Rules) -> Self {
+    pub fn new(rules: TableRules) -> Self {
         Router {
             rules,
             last: None,
@@ -206,7 +146,7 @@ impl Router {
     }
 
     /// The rules this router applies.
-    pub fn rules(&self) -> &Rules {
+    pub fn rules(&self) -> &TableRules {
         &self.rules
     }
 
@@ -241,7 +181,8 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_core::Column;
+    use std::collections::BTreeMap;
+    use strata_core::{Column, ColumnPattern, TableId, TableOptions, TablePattern};
 
     fn col(name: &str, ty: ColumnType) -> Column {
         Column {
@@ -271,38 +212,43 @@ mod tests {
         })
     }
 
+    /// Every table of schema `app` except `exclude`, without the `columns`, with `tables`.
+    fn rules(exclude: &[&str], columns: &[&str], tables: &[(&str, TableOptions)]) -> TableRules {
+        TableRules::new(
+            vec!["app".into()],
+            vec![TablePattern::parse("*").unwrap()],
+            exclude
+                .iter()
+                .map(|p| TablePattern::parse(p).unwrap())
+                .collect(),
+            columns
+                .iter()
+                .map(|p| ColumnPattern::parse(p).unwrap())
+                .collect(),
+            tables
+                .iter()
+                .map(|(k, o)| ((*k).to_owned(), o.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
     #[test]
     fn wants_honours_schemas_include_and_exclude() {
-        let rules = Rules {
-            schemas: vec!["app".into()],
-            include: vec!["*".into()],
-            exclude: vec!["tmp_*".into(), "app.audit".into()],
-            ..Rules::default()
-        };
+        let rules = rules(&["tmp_*", "app.audit"], &[], &[]);
         assert!(rules.wants("app", "users"));
         assert!(!rules.wants("other", "users"));
         assert!(!rules.wants("app", "tmp_1"));
         assert!(!rules.wants("app", "audit"));
-        let open = Rules::default();
-        assert!(open.wants("any", "thing"));
     }
 
     #[test]
     fn route_keeps_columns_maps_key_and_guard() {
-        let mut tables = BTreeMap::new();
-        tables.insert(
-            "users".to_owned(),
-            TableRule {
-                target: Some("people".into()),
-                key: vec![],
-                guard: Some("updated_at".into()),
-            },
-        );
-        let rules = Rules {
-            exclude_columns: vec!["users.password_hash".into()],
-            tables,
-            ..Rules::default()
+        let people = TableOptions {
+            target: Some("people".into()),
+            key: vec![],
+            guard: Guard::Column("updated_at".into()),
         };
+        let rules = rules(&[], &["users.password_hash"], &[("users", people)]);
         let route = Route::build(&rules, &users(vec![0])).unwrap();
         assert_eq!(route.target.name, "people");
         assert_eq!(route.col_map, vec![0, 1, 3, 4]);
@@ -320,16 +266,21 @@ mod tests {
     }
 
     #[test]
+    fn column_exclusion_ignores_column_case() {
+        let rules = rules(&[], &["*.Password_Hash"], &[]);
+        let route = Route::build(&rules, &users(vec![0])).unwrap();
+        assert_eq!(route.col_map, vec![0, 1, 3, 4]);
+        assert_eq!(route.target.name, "users");
+        assert_eq!(route.guard, None);
+    }
+
+    #[test]
     fn configured_key_replaces_missing_primary_key() {
-        let mut rules = Rules::default();
-        rules.tables.insert(
-            "app.users".into(),
-            TableRule {
-                key: vec!["email".into()],
-                ..TableRule::default()
-            },
-        );
-        rules.exclude_columns = vec!["id".into()];
+        let by_email = TableOptions {
+            key: vec!["email".into()],
+            ..TableOptions::default()
+        };
+        let rules = rules(&[], &["*.id"], &[("app.users", by_email)]);
         let route = Route::build(&rules, &users(vec![])).unwrap();
         assert_eq!(route.key, vec![1]);
         // `id` is excluded, so `email` is the first kept column.
@@ -338,7 +289,7 @@ mod tests {
 
     #[test]
     fn table_without_key_is_a_config_error_naming_the_fix() {
-        let err = Route::build(&Rules::default(), &users(vec![])).unwrap_err();
+        let err = Route::build(&rules(&[], &[], &[]), &users(vec![])).unwrap_err();
         assert_eq!(err.kind(), strata_core::ErrorKind::Config);
         let msg = err.to_string();
         assert!(msg.contains("app.users"), "{msg}");
@@ -350,15 +301,11 @@ mod tests {
 
     #[test]
     fn bad_key_guard_or_exclusion_is_reported() {
-        let mut rules = Rules::default();
-        rules.tables.insert(
-            "users".into(),
-            TableRule {
-                key: vec!["nope".into()],
-                ..TableRule::default()
-            },
-        );
-        let msg = Route::build(&rules, &users(vec![0]))
+        let nope = TableOptions {
+            key: vec!["nope".into()],
+            ..TableOptions::default()
+        };
+        let msg = Route::build(&rules(&[], &[], &[("users", nope)]), &users(vec![0]))
             .unwrap_err()
             .to_string();
         assert!(
@@ -366,31 +313,21 @@ mod tests {
             "{msg}"
         );
 
-        let mut rules = Rules::default();
-        rules.tables.insert(
-            "users".into(),
-            TableRule {
-                guard: Some("bio".into()),
-                ..TableRule::default()
-            },
-        );
-        let err = Route::build(&rules, &users(vec![0])).unwrap_err();
+        let json_guard = TableOptions {
+            guard: Guard::Column("bio".into()),
+            ..TableOptions::default()
+        };
+        let err =
+            Route::build(&rules(&[], &[], &[("users", json_guard)]), &users(vec![0])).unwrap_err();
         assert!(matches!(err, PlanError::GuardType { .. }), "{err}");
 
-        let rules = Rules {
-            exclude_columns: vec!["users.id".into()],
-            ..Rules::default()
-        };
-        let err = Route::build(&rules, &users(vec![0])).unwrap_err();
+        let err = Route::build(&rules(&[], &["users.id"], &[]), &users(vec![0])).unwrap_err();
         assert!(matches!(err, PlanError::KeyExcluded { .. }), "{err}");
     }
 
     #[test]
     fn router_caches_by_content_and_skips_unwanted_tables() {
-        let mut router = Router::new(Rules {
-            schemas: vec!["app".into()],
-            ..Rules::default()
-        });
+        let mut router = Router::new(rules(&[], &[], &[]));
         let a = users(vec![0]);
         let b = users(vec![0]); // same content, another Arc (a new TABLE_MAP)
         let ra = router.route(&a).unwrap().unwrap();

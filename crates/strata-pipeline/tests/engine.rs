@@ -9,10 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use strata_core::{ErrorKind, Sink, SourceEvent};
 use strata_pipeline::{
-    ApplySettings, CancellationToken, Pipeline, PipelineError, RetryPolicy, Router, Rules,
-    SourceFailure, StopReason,
+    ApplySettings, CancellationToken, Pipeline, PipelineError, RetryPolicy, Router, SourceFailure,
+    StopReason,
 };
-use support::{stream, unique_schema, wait_until, MemoryCheckpoints, MemorySink, Script};
+use support::{
+    every_table, stream, unique_schema, wait_until, MemoryCheckpoints, MemorySink, Script,
+};
 use tokio::sync::mpsc;
 
 fn settings(workers: usize, batch: usize) -> ApplySettings {
@@ -33,10 +35,7 @@ fn settings(workers: usize, batch: usize) -> ApplySettings {
 }
 
 fn router(schema: &str) -> Router {
-    Router::new(Rules {
-        schemas: vec![schema.to_owned()],
-        ..Rules::default()
-    })
+    Router::new(every_table(schema))
 }
 
 fn sinks(list: &[&Arc<MemorySink>]) -> Vec<Arc<dyn Sink>> {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use strata_core::version::binlog_order;
 use strata_core::{BinlogPos, CommitInfo, Op, RowChange, Sink, SourceEvent, Value};
-use strata_pipeline::{ApplySettings, CancellationToken, Pipeline, Router, Rules};
-use support::{unique_schema, wait_until, MemoryCheckpoints, MemorySink, Script};
+use strata_pipeline::{ApplySettings, CancellationToken, Pipeline, Router};
+use support::{every_table, unique_schema, wait_until, MemoryCheckpoints, MemorySink, Script};
 use tokio::sync::mpsc;
 
 const SOURCE_CAPACITY: usize = 32;
@@ -41,10 +41,7 @@ async fn huge_transaction_stays_within_the_bound(rows: u64) {
     let shutdown = CancellationToken::new();
     let run = {
         let (pipeline, shutdown) = (pipeline.clone(), shutdown.clone());
-        let rules = Rules {
-            schemas: vec![schema.clone()],
-            ..Rules::default()
-        };
+        let rules = every_table(&schema);
         tokio::spawn(async move { pipeline.run(rx, &mut Router::new(rules), &shutdown).await })
     };
 

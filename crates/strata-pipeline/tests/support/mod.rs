@@ -12,7 +12,7 @@ use strata_core::version::binlog_order;
 use strata_core::{
     ApplyStats, BinlogPos, Checkpoint, CheckpointError, CheckpointStore, Column, ColumnType,
     CommitInfo, ErrorKind, Op, RowChange, Sink, SinkError, SinkOp, SinkOpKind, SourceEvent,
-    TableId, TableSchema, Value, Version,
+    TableId, TablePattern, TableRules, TableSchema, Value, Version,
 };
 use strata_pipeline::SourceFailure;
 use tokio::sync::{mpsc, watch};
@@ -399,5 +399,16 @@ pub fn unique_schema(test: &str) -> String {
         "{test}_{}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Rules replicating every table of `schema`.
+pub fn every_table(schema: &str) -> TableRules {
+    TableRules::new(
+        vec![schema.to_owned()],
+        vec![TablePattern::parse("*").unwrap()],
+        vec![],
+        vec![],
+        BTreeMap::new(),
     )
 }

@@ -1,25 +1,88 @@
 //! Which tables and columns a version replicates, and per-table options.
 //!
 //! Names compare the way MySQL compares them on Linux: schema and table names exactly
-//! (case-sensitive), column names case-insensitively.
+//! (case-sensitive), column names case-insensitively. Patterns use `*` (any run of
+//! characters) and `?` (one character) as wildcards.
 
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// A pattern that could not be parsed; the message says how to write one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct PatternError {
+    message: String,
+}
+
+impl PatternError {
+    fn new(message: String) -> Self {
+        PatternError { message }
+    }
+
+    /// The message, e.g. `"a..b" has an empty name; write …`.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 /// A version's table rules: its schemas, include/exclude patterns, excluded columns and
 /// per-table options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRules {
-    pub(crate) schemas: Vec<String>,
-    pub(crate) include: Vec<TablePattern>,
-    pub(crate) exclude: Vec<TablePattern>,
-    pub(crate) exclude_columns: Vec<ColumnPattern>,
-    pub(crate) tables: BTreeMap<String, TableOptions>,
+    schemas: Vec<String>,
+    include: Vec<TablePattern>,
+    exclude: Vec<TablePattern>,
+    exclude_columns: Vec<ColumnPattern>,
+    tables: BTreeMap<String, TableOptions>,
 }
 
 impl TableRules {
+    /// Rules reading `schemas` (exact names), replicating the tables some `include`
+    /// pattern matches and no `exclude` pattern does, leaving out the columns that
+    /// `exclude_columns` match, with per-table options keyed by `table` or `schema.table`
+    /// (the latter wins).
+    ///
+    /// Nothing is wanted outside `schemas`, and nothing at all when `include` is empty
+    /// (use `*` for every table).
+    pub fn new(
+        schemas: Vec<String>,
+        include: Vec<TablePattern>,
+        exclude: Vec<TablePattern>,
+        exclude_columns: Vec<ColumnPattern>,
+        tables: BTreeMap<String, TableOptions>,
+    ) -> TableRules {
+        TableRules {
+            schemas,
+            include,
+            exclude,
+            exclude_columns,
+            tables,
+        }
+    }
+
     /// The source schemas the version reads.
     pub fn schemas(&self) -> &[String] {
         &self.schemas
+    }
+
+    /// The patterns of the tables replicated.
+    pub fn include(&self) -> &[TablePattern] {
+        &self.include
+    }
+
+    /// The patterns of the tables never replicated (they win over [`include`](Self::include)).
+    pub fn exclude(&self) -> &[TablePattern] {
+        &self.exclude
+    }
+
+    /// The patterns of the columns left out of every target.
+    pub fn exclude_columns(&self) -> &[ColumnPattern] {
+        &self.exclude_columns
+    }
+
+    /// The per-table options, keyed by `table` or `schema.table`, as configured.
+    pub fn tables(&self) -> &BTreeMap<String, TableOptions> {
+        &self.tables
     }
 
     /// Whether the version reads anything from `schema`.
@@ -86,31 +149,31 @@ pub enum Guard {
     Column(String),
 }
 
-/// `table` or `schema.table` with `*` and `?` wildcards.
+/// `table` or `schema.table` with `*` and `?` wildcards; case-sensitive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TablePattern {
+pub struct TablePattern {
     schema: Option<String>,
     table: String,
 }
 
 impl TablePattern {
     /// Parses a pattern; the error says how to write one.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
         let parts: Vec<&str> = text.split('.').collect();
         let (schema, table) = match parts.as_slice() {
             [t] => (None, *t),
             [s, t] => (Some((*s).to_owned()), *t),
             _ => {
-                return Err(format!(
+                return Err(PatternError::new(format!(
                     "\"{text}\" has more than one `.`; write `table` or `schema.table`, with \
                      `*` and `?` as wildcards"
-                ))
+                )))
             }
         };
         if table.is_empty() || schema.as_deref() == Some("") {
-            return Err(format!(
+            return Err(PatternError::new(format!(
                 "\"{text}\" has an empty name; write `table` or `schema.table`, e.g. \"tmp_*\""
-            ));
+            )));
         }
         Ok(TablePattern {
             schema,
@@ -118,7 +181,8 @@ impl TablePattern {
         })
     }
 
-    fn matches(&self, schema: &str, table: &str) -> bool {
+    /// Whether the pattern matches `schema.table`.
+    pub fn matches(&self, schema: &str, table: &str) -> bool {
         self.schema
             .as_deref()
             .is_none_or(|s| wildcard_match(s, schema, false))
@@ -126,33 +190,55 @@ impl TablePattern {
     }
 }
 
-/// `table.column` or `schema.table.column` with `*` and `?` wildcards.
+impl fmt::Display for TablePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(schema) => write!(f, "{schema}.{}", self.table),
+            None => f.write_str(&self.table),
+        }
+    }
+}
+
+/// `table.column` or `schema.table.column` with `*` and `?` wildcards; the table part is
+/// case-sensitive, the column part is not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ColumnPattern {
+pub struct ColumnPattern {
     table: TablePattern,
     column: String,
 }
 
 impl ColumnPattern {
     /// Parses a pattern; the error says how to write one.
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
         let how = "write `table.column` (or `*.column` for every table, or \
                    `schema.table.column`), e.g. \"users.password_hash\"";
         let Some((table, column)) = text.rsplit_once('.') else {
-            return Err(format!("\"{text}\" names no table; {how}"));
+            return Err(PatternError::new(format!(
+                "\"{text}\" names no table; {how}"
+            )));
         };
         if column.is_empty() {
-            return Err(format!("\"{text}\" names no column; {how}"));
+            return Err(PatternError::new(format!(
+                "\"{text}\" names no column; {how}"
+            )));
         }
-        let table = TablePattern::parse(table).map_err(|_| format!("\"{text}\": {how}"))?;
+        let table = TablePattern::parse(table)
+            .map_err(|_| PatternError::new(format!("\"{text}\": {how}")))?;
         Ok(ColumnPattern {
             table,
             column: column.to_owned(),
         })
     }
 
-    fn matches(&self, schema: &str, table: &str, column: &str) -> bool {
+    /// Whether the pattern matches `column` of `schema.table`.
+    pub fn matches(&self, schema: &str, table: &str, column: &str) -> bool {
         self.table.matches(schema, table) && wildcard_match(&self.column, column, true)
+    }
+}
+
+impl fmt::Display for ColumnPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.table, self.column)
     }
 }
 
@@ -193,31 +279,35 @@ mod tests {
     use super::*;
 
     fn rules(include: &[&str], exclude: &[&str], columns: &[&str]) -> TableRules {
-        TableRules {
-            schemas: vec!["app".into(), "app2".into()],
-            include: include
+        TableRules::new(
+            vec!["app".into(), "app2".into()],
+            include
                 .iter()
                 .map(|p| TablePattern::parse(p).unwrap())
                 .collect(),
-            exclude: exclude
+            exclude
                 .iter()
                 .map(|p| TablePattern::parse(p).unwrap())
                 .collect(),
-            exclude_columns: columns
+            columns
                 .iter()
                 .map(|p| ColumnPattern::parse(p).unwrap())
                 .collect(),
-            tables: BTreeMap::new(),
-        }
+            BTreeMap::new(),
+        )
     }
 
     #[test]
     fn wildcards_match_like_globs() {
         assert!(wildcard_match("tmp_*", "tmp_", false));
         assert!(wildcard_match("tmp_*", "tmp_x_y", false));
+        assert!(!wildcard_match("tmp_*", "x_tmp_2024", false));
         assert!(wildcard_match("a?c", "abc", false));
         assert!(!wildcard_match("a?c", "ac", false));
+        assert!(wildcard_match("*", "", false));
         assert!(wildcard_match("*_log*", "audit_log_2024", false));
+        assert!(wildcard_match("a*b*c", "aXXbYYc", false));
+        assert!(!wildcard_match("a*b*c", "aXXbYY", false));
         assert!(!wildcard_match("Users", "users", false));
         assert!(wildcard_match("Password*", "password_hash", true));
     }
@@ -236,6 +326,10 @@ mod tests {
         let only = rules(&["app.users", "orders_?"], &[], &[]);
         assert!(only.wants("app", "users") && !only.wants("app2", "users"));
         assert!(only.wants("app2", "orders_1") && !only.wants("app2", "orders_10"));
+        assert!(
+            !rules(&[], &[], &[]).wants("app", "users"),
+            "no include pattern wants nothing"
+        );
     }
 
     #[test]
@@ -252,25 +346,49 @@ mod tests {
         assert!(!r.column_excluded("app", "jobs", "secret"));
         assert!(ColumnPattern::parse("password").is_err());
         assert!(ColumnPattern::parse("a.b.c.d").is_err());
+        assert!(ColumnPattern::parse("users.").is_err());
         assert!(TablePattern::parse("a..b").is_err());
+        assert!(TablePattern::parse("app.").is_err());
+        let err = TablePattern::parse("a.b.c").unwrap_err();
+        assert!(err.message().contains("`schema.table`"), "{err}");
+    }
+
+    #[test]
+    fn patterns_print_as_written() {
+        assert_eq!(
+            TablePattern::parse("app.tmp_*").unwrap().to_string(),
+            "app.tmp_*"
+        );
+        assert_eq!(TablePattern::parse("users").unwrap().to_string(), "users");
+        assert_eq!(
+            ColumnPattern::parse("app.users.pass*").unwrap().to_string(),
+            "app.users.pass*"
+        );
     }
 
     #[test]
     fn table_options_prefer_the_qualified_key() {
-        let mut r = rules(&["*"], &[], &[]);
-        r.tables.insert(
+        let mut tables = BTreeMap::new();
+        tables.insert(
             "users".into(),
             TableOptions {
                 target: Some("people".into()),
                 ..Default::default()
             },
         );
-        r.tables.insert(
+        tables.insert(
             "app2.users".into(),
             TableOptions {
                 guard: Guard::Column("updated_at".into()),
                 ..Default::default()
             },
+        );
+        let r = TableRules::new(
+            vec!["app".into(), "app2".into()],
+            vec![TablePattern::parse("*").unwrap()],
+            vec![],
+            vec![],
+            tables,
         );
         assert_eq!(r.target_name("app", "users"), "people");
         assert_eq!(r.target_name("app2", "users"), "users");
@@ -279,5 +397,7 @@ mod tests {
             &Guard::Column("updated_at".into())
         );
         assert_eq!(r.guard("app", "orders"), &Guard::BinlogOrder);
+        assert_eq!(r.tables().len(), 2);
+        assert_eq!(r.include().len(), 1);
     }
 }
