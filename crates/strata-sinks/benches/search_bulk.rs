@@ -51,7 +51,11 @@ async fn main() {
     sink.apply(&[common::upsert(&plain_table, rows[0].clone(), 1)])
         .await
         .unwrap();
-    let names: Vec<&str> = plain_table.columns.iter().map(|c| c.name.as_str()).collect();
+    let names: Vec<&str> = plain_table
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     let index = format!("{prefix}plain");
     let started = Instant::now();
     for chunk in rows.chunks(BATCH) {
@@ -102,6 +106,9 @@ async fn main() {
     println!("search_bulk: {n} rows, batches of {BATCH}");
     println!("  plain _bulk (no version):  {plain_rate:>10.0} rows/s ({plain:.2?})");
     println!("  SearchSink (external ver): {sink_rate:>10.0} rows/s ({guarded:.2?})");
-    println!("  sink / plain:              {:>10.2}", sink_rate / plain_rate);
+    println!(
+        "  sink / plain:              {:>10.2}",
+        sink_rate / plain_rate
+    );
     let _ = http.delete(format!("{url}/{prefix}*")).send().await;
 }
