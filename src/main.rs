@@ -4,6 +4,9 @@
 
 mod exit;
 mod inspect;
+mod replicator;
+mod run;
+mod targets;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -15,10 +18,10 @@ use std::process::ExitCode;
 /// Exit codes: 0 success; 1 runtime failure (or differences found by `verify`);
 /// 2 usage, configuration or server-setup error.
 #[derive(Debug, Parser)]
-#[command(name = "strata", version, about, long_about, propagate_version = true)]
+#[command(name = "strata", version, about, long_about)]
 struct Cli {
     /// Log filter, e.g. `info`, `strata=debug` (also from RUST_LOG).
-    #[arg(long, global = true, env = "STRATA_LOG", default_value = "info")]
+    #[arg(long, global = true, env = "STRATA_LOG", default_value = "info,tokio_postgres=warn")]
     log: String,
 
     /// Log as JSON lines instead of human-readable text.
@@ -32,6 +35,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Inspect(inspect::InspectArgs),
+    Run(run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Inspect(args) => inspect::run(args).await,
+            Command::Run(args) => run::run(args).await,
         }
     });
     match result {
@@ -80,5 +85,16 @@ fn init_logging(filter: &str, json: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }
