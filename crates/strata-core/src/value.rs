@@ -182,6 +182,31 @@ impl Value {
         matches!(self, Value::Null)
     }
 
+    /// The value's type as a short name, never the value itself: what error messages say,
+    /// since row values stay out of messages and logs.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Int(_) => "integer",
+            Value::UInt(_) => "unsigned integer",
+            Value::Float(_) => "FLOAT",
+            Value::Double(_) => "DOUBLE",
+            Value::Decimal(_) => "DECIMAL",
+            Value::Date(_) => "DATE",
+            Value::DateTime(_) => "DATETIME",
+            Value::Timestamp(_) => "TIMESTAMP",
+            Value::Time(_) => "TIME",
+            Value::Year(_) => "YEAR",
+            Value::String(_) => "text",
+            Value::Bytes(_) => "binary",
+            Value::Enum(_) => "ENUM",
+            Value::Set(_) => "SET",
+            Value::Bit { .. } => "BIT",
+            Value::Json(_) => "JSON",
+            Value::Geometry { .. } => "GEOMETRY",
+        }
+    }
+
     /// The JSON form used by `strata inspect` and as the common text form of a value.
     ///
     /// Exactness first: integers are JSON numbers (u64 included), DECIMAL is a string,

@@ -143,7 +143,7 @@ fn version(change: &RowChange, route: &Route, row: &[Value]) -> Result<Version, 
                 format!(
                     "guard column `{}` holds a {} value, not an integer or temporal one",
                     change.table.columns[i].name,
-                    value_type(other)
+                    Value::kind_name(other)
                 ),
             ),
         })?),
@@ -207,25 +207,6 @@ fn op_name(op: Op) -> &'static str {
         Op::Insert => "insert",
         Op::Update => "update",
         Op::Delete => "delete",
-    }
-}
-
-/// The variant's name, never the value (row values stay out of messages).
-fn value_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NULL",
-        Value::Int(_) | Value::UInt(_) => "integer",
-        Value::Float(_) | Value::Double(_) => "floating-point",
-        Value::Decimal(_) => "DECIMAL",
-        Value::Date(_) | Value::DateTime(_) | Value::Timestamp(_) | Value::Time(_) => "temporal",
-        Value::Year(_) => "YEAR",
-        Value::String(_) => "text",
-        Value::Bytes(_) => "binary",
-        Value::Enum(_) => "ENUM",
-        Value::Set(_) => "SET",
-        Value::Bit { .. } => "BIT",
-        Value::Json(_) => "JSON",
-        Value::Geometry { .. } => "GEOMETRY",
     }
 }
 

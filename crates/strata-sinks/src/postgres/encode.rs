@@ -241,28 +241,12 @@ fn sql_datetime(dt: &DateTime) -> String {
     )
 }
 
-/// A value's variant name, for messages (never the value itself).
+/// The value's type for a message; flags binary values that are not UTF-8, the usual reason
+/// a text column refuses them.
 fn value_kind(value: &Value) -> &'static str {
     match value {
-        Value::Null => "NULL",
-        Value::Int(_) => "signed integer",
-        Value::UInt(_) => "unsigned integer",
-        Value::Float(_) => "FLOAT",
-        Value::Double(_) => "DOUBLE",
-        Value::Decimal(_) => "DECIMAL",
-        Value::Date(_) => "DATE",
-        Value::DateTime(_) => "DATETIME",
-        Value::Timestamp(_) => "TIMESTAMP",
-        Value::Time(_) => "TIME",
-        Value::Year(_) => "YEAR",
-        Value::String(_) => "string",
         Value::Bytes(b) if std::str::from_utf8(b).is_err() => "binary (not UTF-8)",
-        Value::Bytes(_) => "binary",
-        Value::Enum(_) => "ENUM",
-        Value::Set(_) => "SET",
-        Value::Bit { .. } => "BIT",
-        Value::Json(_) => "JSON",
-        Value::Geometry { .. } => "GEOMETRY",
+        other => other.kind_name(),
     }
 }
 
