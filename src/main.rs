@@ -2,11 +2,21 @@
 //! application version. This file is wiring only: parse the command line, set up logging
 //! and TLS, run the command, map its outcome to an exit code.
 
+#[cfg(test)]
+mod deploy_check;
 mod exit;
+mod http;
 mod inspect;
+mod instance_file;
+mod lag;
+mod lag_view;
+mod monitor;
 mod replicator;
+mod report;
 mod run;
+mod status;
 mod targets;
+mod telemetry;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -36,6 +46,8 @@ struct Cli {
 enum Command {
     Inspect(inspect::InspectArgs),
     Run(run::RunArgs),
+    Status(status::StatusArgs),
+    Lag(lag_view::LagArgs),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +74,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Inspect(args) => inspect::run(args).await,
             Command::Run(args) => run::run(args).await,
+            Command::Status(args) => status::run(args).await,
+            Command::Lag(args) => lag_view::run(args).await,
         }
     });
     match result {

@@ -1,6 +1,7 @@
 //! One version's replicator: connect its targets, resume from its checkpoint, stream the
 //! binlog through the pipeline, and reconnect after a lost source connection.
 
+use crate::monitor::Monitor;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use strata_config::{CheckpointSettings, SourceSettings, VersionConfig};
@@ -8,9 +9,8 @@ use strata_core::{Checkpoint, CheckpointStore, ErrorKind, RetryDirective, Source
 use strata_mysql::{BinlogSource, SourceConfig, SourceError, TableFilter};
 use strata_pipeline::{
     ApplySettings, CancellationToken, EventSource, FileCheckpointStore, Pipeline, PipelineError,
-    Progress, RetryPolicy, Router, RunSummary, SourceFailure,
+    RetryPolicy, Router, RunSummary, SourceFailure,
 };
-use tokio::sync::watch;
 
 /// Why a version stopped with an error, and whether a human must fix something first.
 #[derive(Debug, thiserror::Error)]
@@ -40,11 +40,12 @@ pub struct Replicator {
 }
 
 impl Replicator {
-    /// Runs until `shutdown`, a permanent error, or a configuration problem.
+    /// Runs until `shutdown`, a permanent error, or a configuration problem, reporting its
+    /// phases and the pipeline's progress to `monitor` (for /status, /metrics and lag).
     pub async fn run(
         self,
         shutdown: CancellationToken,
-        progress_out: Option<watch::Sender<Option<watch::Receiver<Progress>>>>,
+        monitor: Arc<Monitor>,
     ) -> Result<Option<RunSummary>, VersionError> {
         let name = self.version.name.clone();
         let err = |kind, msg: String| VersionError::new(&name, kind, msg);
@@ -65,7 +66,8 @@ impl Replicator {
             ));
         }
 
-        let Some(sinks) = crate::targets::connect_all(&self.version, &shutdown)
+        let on_retry = |target: &str, e: &strata_core::SinkError| monitor.target_retry(target, e);
+        let Some(sinks) = crate::targets::connect_all(&self.version, &shutdown, &on_retry)
             .await
             .map_err(|e| err(e.kind, format!("cannot use target {e}")))?
         else {
@@ -74,10 +76,10 @@ impl Replicator {
         let names: Vec<&str> = sinks.iter().map(|s| s.name()).collect();
         tracing::info!(targets = ?names, "targets connected");
 
-        let pipeline = Pipeline::new(sinks, store.clone(), apply_settings(&self.version));
-        if let Some(tx) = &progress_out {
-            let _ = tx.send(Some(pipeline.progress()));
-        }
+        monitor.targets_connected(&sinks);
+        let mut pipeline = Pipeline::new(sinks, store.clone(), apply_settings(&self.version));
+        pipeline.observe_batches(monitor.clone());
+        monitor.pipeline_created(pipeline.progress());
         let mut router = Router::new(self.version.rules.clone());
         let reconnect = RetryPolicy {
             max: Duration::from_secs(30),
@@ -94,6 +96,7 @@ impl Replicator {
                 Some(cp) => StartFrom::FilePos(cp.position.clone()),
                 None => self.from.clone().unwrap_or_else(|| self.version.start.clone()),
             };
+            monitor.connecting_source();
             let started = match self.source_config(start.clone()) {
                 Ok(cfg) => BinlogSource::start(cfg).await,
                 Err(e) => Err(e),
@@ -112,6 +115,7 @@ impl Replicator {
                     if e.kind().retry_directive() == RetryDirective::Stop {
                         return Err(err(e.kind(), msg));
                     }
+                    monitor.source_error(e.kind(), &msg);
                     let delay = reconnect.delay(attempt);
                     attempt += 1;
                     tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %msg, "cannot reach the source; retrying");
@@ -138,12 +142,14 @@ impl Replicator {
                 first_start = false;
             }
             tracing::info!(from = %source.start_position(), "streaming");
+            monitor.streaming();
             match pipeline
                 .run(Events(source), &mut router, &shutdown)
                 .await
             {
                 Ok(summary) => return Ok(Some(summary)),
                 Err(PipelineError::Source(f)) if f.kind.retry_directive() == RetryDirective::Backoff => {
+                    monitor.source_error(f.kind, &f.message);
                     let delay = reconnect.delay(attempt.min(3));
                     attempt += 1;
                     tracing::warn!(attempt, delay_ms = delay.as_millis() as u64, error = %f, "source connection lost; resuming from the checkpoint");
@@ -155,6 +161,11 @@ impl Replicator {
                 Err(e) => return Err(err(e.kind(), e.to_string())),
             }
         }
+    }
+
+    /// The source settings for polling the server's binlog end (lag and bytes behind).
+    pub fn position_probe(&self) -> Result<SourceConfig, SourceError> {
+        self.source_config(StartFrom::Current)
     }
 
     fn source_config(&self, start: StartFrom) -> Result<SourceConfig, SourceError> {

@@ -1,11 +1,14 @@
 //! `strata run`: one version's replicator, or every version of the file in one process.
 
 use crate::exit;
+use crate::instance_file::{self, Instance};
+use crate::monitor::{now_ms, Monitor};
 use crate::replicator::Replicator;
 use anyhow::Context as _;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use strata_core::{ErrorKind, StartFrom};
 use strata_pipeline::CancellationToken;
 use tracing::Instrument as _;
@@ -23,6 +26,10 @@ use tracing::Instrument as _;
 /// position and reason, and its checkpoint stays before it.
 ///
 /// SIGINT/SIGTERM: stop reading, apply what is in flight, save the checkpoint, exit 0.
+///
+/// Each version serves /metrics, /health/live, /health/ready and /status on its `http`
+/// address (loopback with an ephemeral port by default; `strata status` and `strata lag`
+/// find it through `<data_dir>/<version>/replicator.json`).
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
 Examples:
@@ -74,24 +81,73 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone()).context("cannot install signal handlers")?;
+    // Stops the endpoints and monitors once every version has returned.
+    let endpoints = CancellationToken::new();
+    let _stop_endpoints = endpoints.clone().drop_guard();
 
-    let mut tasks = Vec::new();
+    // Bind every version's endpoint first: a taken address is a configuration error, and
+    // nothing has started yet when it is reported.
+    let mut listeners = Vec::new();
     for name in &names {
         let version = config
             .version(name)
             .map_err(|e| exit::UsageError(e.to_string()))?
             .clone();
+        let listener = tokio::net::TcpListener::bind(version.http)
+            .await
+            .map_err(|e| {
+                exit::UsageError(format!(
+                    "version {name}: cannot listen on {} for /metrics and /status ({e}); set `versions.{name}.http` to a free address, or port 0 for any",
+                    version.http
+                ))
+            })?;
+        listeners.push((version, listener));
+    }
+
+    let mut tasks = Vec::new();
+    for (version, listener) in listeners {
+        let name = version.name.clone();
         let replicator = Replicator {
             version,
             source: config.source.clone(),
             from: from.clone(),
         };
+        let monitor = Arc::new(Monitor::new(&replicator.version).await);
+        let addr = listener
+            .local_addr()
+            .context("reading the endpoint's address")?;
+        let instance_path = instance_file::path(&replicator.version);
+        let mut instance = Instance {
+            pid: std::process::id(),
+            http: local_reach(addr),
+            started_at_ms: now_ms(),
+            stopped_at_ms: None,
+            error: None,
+        };
+        if let Err(e) = instance_file::write(&instance_path, &instance) {
+            // Status falls back to the configured address; not worth refusing to run for.
+            tracing::warn!(version = %name, file = %instance_path.display(), error = %e, "cannot record the endpoint's address; `strata status` may not find this replicator");
+        }
+        crate::http::serve(listener, monitor.clone(), endpoints.clone());
+        tracing::info!(version = %name, address = %addr, "serving /metrics, /health/live, /health/ready and /status");
+        let probe = replicator.position_probe().ok();
+        monitor.spawn_tasks(probe, shutdown.clone(), endpoints.clone());
+
         let span = tracing::info_span!("version", name = %name);
+        let token = shutdown.child_token();
         // Each version is its own task: one failing or stalling does not stop the others.
-        tasks.push((
-            name.clone(),
-            tokio::spawn(replicator.run(shutdown.child_token(), None).instrument(span)),
-        ));
+        let task = async move {
+            let result = replicator.run(token, monitor.clone()).await;
+            let error = result.as_ref().err().map(|e| e.to_string());
+            monitor.finished(error.as_deref());
+            instance.stopped_at_ms = Some(now_ms());
+            instance.error = error;
+            if let Err(e) = instance_file::write(&instance_path, &instance) {
+                tracing::warn!(file = %instance_path.display(), error = %e, "cannot record how the version stopped");
+            }
+            result
+        };
+        tasks.push((name, tokio::spawn(task.instrument(span))));
     }
 
     let mut code = 0u8;
@@ -118,6 +174,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(code))
+}
+
+/// How a client on this machine reaches `addr`: a listener on every interface (`0.0.0.0`,
+/// `[::]`) answers on loopback, which is what `strata status` and `strata lag` connect to.
+fn local_reach(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => (Ipv4Addr::LOCALHOST, addr.port()).into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => (Ipv6Addr::LOCALHOST, addr.port()).into(),
+        _ => addr,
+    }
 }
 
 /// Cancels `shutdown` on SIGINT or SIGTERM.

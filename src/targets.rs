@@ -30,7 +30,10 @@ pub async fn connect_all(
     if let Some(t) = mongodb {
         let mut s = MongoSettings::new(t.url.expose(), t.database.clone());
         s.tombstone_ttl = ttl;
-        let Some(sink) = retrying("mongodb", shutdown, on_retry, || MongoSink::connect(s.clone())).await?
+        let Some(sink) = retrying("mongodb", shutdown, on_retry, || {
+            MongoSink::connect(s.clone())
+        })
+        .await?
         else {
             return Ok(None);
         };
@@ -41,7 +44,10 @@ pub async fn connect_all(
         s.db = t.db;
         s.key_prefix = t.key_prefix.clone();
         s.tombstone_ttl = ttl;
-        let Some(sink) = retrying("redis", shutdown, on_retry, || RedisSink::connect(s.clone())).await?
+        let Some(sink) = retrying("redis", shutdown, on_retry, || {
+            RedisSink::connect(s.clone())
+        })
+        .await?
         else {
             return Ok(None);
         };
@@ -52,7 +58,10 @@ pub async fn connect_all(
         s.username = t.username.clone();
         s.password = t.password.as_ref().map(|p| p.expose().to_owned());
         s.tombstone_ttl = ttl;
-        let Some(sink) = retrying("opensearch", shutdown, on_retry, || SearchSink::connect(s.clone())).await?
+        let Some(sink) = retrying("opensearch", shutdown, on_retry, || {
+            SearchSink::connect(s.clone())
+        })
+        .await?
         else {
             return Ok(None);
         };
@@ -61,7 +70,10 @@ pub async fn connect_all(
     if let Some(t) = postgres {
         let mut s = PostgresSettings::new(t.url.expose(), t.schema.clone());
         s.tombstone_ttl = ttl;
-        let Some(sink) = retrying("postgres", shutdown, on_retry, || PostgresSink::connect(s.clone())).await?
+        let Some(sink) = retrying("postgres", shutdown, on_retry, || {
+            PostgresSink::connect(s.clone())
+        })
+        .await?
         else {
             return Ok(None);
         };

@@ -7,7 +7,7 @@ use crate::checkpointer::{run_checkpointer, CheckpointOutcome, Ledger};
 use crate::error::{PipelineError, PlanError};
 use crate::events::{EventSource, SourceFailure};
 use crate::plan::plan;
-use crate::progress::{Progress, RowsRead, RunState, SinkProgress};
+use crate::progress::{BatchObserver, Progress, RowsRead, RunState, SinkProgress};
 use crate::route::Router;
 use crate::settings::ApplySettings;
 use crate::worker::{Halt, HaltReason, Worker};
@@ -57,6 +57,7 @@ pub struct Pipeline {
     checkpoints: Arc<dyn CheckpointStore>,
     settings: Arc<ApplySettings>,
     progress: watch::Sender<Progress>,
+    observer: Option<Arc<dyn BatchObserver>>,
 }
 
 impl Pipeline {
@@ -81,7 +82,14 @@ impl Pipeline {
             checkpoints,
             settings: Arc::new(settings),
             progress: watch::Sender::new(progress),
+            observer: None,
         }
+    }
+
+    /// Reports every durable batch (sink, size, latency) to `observer`, e.g. for metrics.
+    /// Takes effect from the next `run`.
+    pub fn observe_batches(&mut self, observer: Arc<dyn BatchObserver>) {
+        self.observer = Some(observer);
     }
 
     /// A live view of the engine's progress.
@@ -137,6 +145,7 @@ impl Pipeline {
                     ledger: ledger.clone(),
                     progress: self.progress.clone(),
                     halt: halt.clone(),
+                    observer: self.observer.clone(),
                 };
                 handles.push(tokio::spawn(worker.run(rx)));
                 senders.push(tx);

@@ -60,6 +60,11 @@ impl Ledger {
         newest
     }
 
+    /// The oldest commit read but not yet acknowledged by every worker.
+    pub fn oldest_pending(&self) -> Option<CommitInfo> {
+        self.lock().front().map(|(_, info)| info.clone())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, CommitInfo)>> {
         // The lists stay consistent even if a holder panicked: each push/pop is atomic.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
@@ -112,8 +117,21 @@ pub(crate) async fn run_checkpointer(
 }
 
 fn advance(ledger: &Ledger, progress: &watch::Sender<Progress>, outcome: &mut CheckpointOutcome) {
-    if let Some(info) = ledger.take_durable() {
-        progress.send_modify(|p| p.last_applied_commit = Some(info.clone()));
+    let durable = ledger.take_durable();
+    let oldest = ledger.oldest_pending();
+    progress.send_if_modified(|p| {
+        let mut changed = false;
+        if let Some(info) = &durable {
+            p.last_applied_commit = Some(info.clone());
+            changed = true;
+        }
+        if p.oldest_unapplied_commit != oldest {
+            p.oldest_unapplied_commit = oldest;
+            changed = true;
+        }
+        changed
+    });
+    if let Some(info) = durable {
         outcome.last_applied = Some(info);
     }
 }
@@ -183,5 +201,22 @@ mod tests {
         assert_eq!(ledger.take_durable(), Some(info(300)));
         ledger.ack(2, 4);
         assert_eq!(ledger.take_durable(), Some(info(400)));
+    }
+
+    #[test]
+    fn oldest_pending_is_the_first_commit_not_durable_everywhere() {
+        let ledger = Ledger::new(2);
+        assert_eq!(ledger.oldest_pending(), None);
+        for seq in 1..=3 {
+            ledger.record(seq, info(seq * 100));
+        }
+        assert_eq!(ledger.oldest_pending(), Some(info(100)));
+        ledger.ack(0, 3);
+        ledger.ack(1, 1);
+        ledger.take_durable();
+        assert_eq!(ledger.oldest_pending(), Some(info(200)));
+        ledger.ack(1, 3);
+        ledger.take_durable();
+        assert_eq!(ledger.oldest_pending(), None);
     }
 }

@@ -86,7 +86,7 @@ pub use checkpoint_file::FileCheckpointStore;
 pub use error::{PipelineError, PlanError, Rejection};
 pub use events::{EventSource, SourceFailure};
 pub use plan::{guard_value, plan, Planned};
-pub use progress::{Progress, RowsRead, RunState, SinkProgress};
+pub use progress::{BatchObserver, Progress, RowsRead, RunState, SinkProgress};
 pub use retry::RetryPolicy;
 pub use route::{Route, Router};
 pub use settings::ApplySettings;

@@ -2,7 +2,18 @@
 //! `status`, `/metrics` and lag. Updated per commit and per batch, never per row.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 use strata_core::{BinlogPos, Checkpoint, CommitInfo, ErrorKind};
+
+/// Told about every batch a sink made durable, for apply-latency and batch-size histograms.
+///
+/// Called once per durable batch by the worker that applied it (never per row), so it must
+/// be cheap and must not block: record into a histogram and return.
+pub trait BatchObserver: Send + Sync {
+    /// `sink` made a batch of `ops` ops durable; `elapsed` runs from the first attempt to
+    /// the acknowledgement, retries included (what a change waited for the target).
+    fn batch_applied(&self, sink: &'static str, ops: usize, elapsed: Duration);
+}
 
 /// Where a run is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +101,10 @@ pub struct Progress {
     pub last_read_commit: Option<CommitInfo>,
     /// The last transaction every worker of every sink has durably applied.
     pub last_applied_commit: Option<CommitInfo>,
+    /// The oldest transaction read but not yet durable on every sink (its commit time is
+    /// how long the oldest waiting change has waited); `None` when everything read is
+    /// applied. Refreshed at each checkpoint interval.
+    pub oldest_unapplied_commit: Option<CommitInfo>,
     /// The last checkpoint saved (or loaded when a run starts).
     pub last_checkpoint: Option<Checkpoint>,
     /// The end of the server's binlog as its last heartbeat told it: when

@@ -5,10 +5,11 @@
 use crate::batch::{Batch, WorkItem};
 use crate::checkpointer::Ledger;
 use crate::error::Rejection;
-use crate::progress::Progress;
+use crate::progress::{BatchObserver, Progress};
 use crate::retry::{apply_with_retry, isolate_refused, Applied};
 use crate::settings::ApplySettings;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use strata_core::{BinlogPos, ErrorKind, Sink, SinkError};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -62,6 +63,8 @@ pub(crate) struct Worker {
     pub ledger: Arc<Ledger>,
     pub progress: watch::Sender<Progress>,
     pub halt: Arc<Halt>,
+    /// Told about each durable batch (latency and size), when the caller asked for it.
+    pub observer: Option<Arc<dyn BatchObserver>>,
 }
 
 /// Stops the run if the worker's task unwinds (a panicking sink), so the reader does not
@@ -153,6 +156,7 @@ impl Worker {
                 }
             })
         };
+        let started = Instant::now();
         let applied = apply_with_retry(
             &*self.sink,
             &batch.ops,
@@ -165,6 +169,9 @@ impl Worker {
             Applied::Durable(stats) => {
                 if let Some(seq) = batch.marker {
                     self.ledger.ack(self.slot, seq);
+                }
+                if let Some(observer) = &self.observer {
+                    observer.batch_applied(self.sink.name(), batch.ops.len(), started.elapsed());
                 }
                 self.progress.send_modify(|p| {
                     if let Some(s) = p.sinks.get_mut(self.sink_index) {
