@@ -94,6 +94,8 @@ pub const READY: &str = "strata_ready";
 pub const STATE: &str = "strata_state";
 /// Row changes read from the binlog, by operation.
 pub const SOURCE_ROW_CHANGES_TOTAL: &str = "strata_source_row_changes_total";
+/// Row changes of replicated tables read from the binlog, by target table and operation.
+pub const TABLE_ROW_CHANGES_TOTAL: &str = "strata_table_row_changes_total";
 /// Transactions read from the binlog.
 pub const SOURCE_TRANSACTIONS_TOTAL: &str = "strata_source_transactions_total";
 /// Source errors (lost or refused connections, …) by kind.
@@ -129,6 +131,7 @@ pub const METRICS: &[MetricDef] = &[
     def(READY, Kind::Gauge, &[], "1 when /health/ready answers 200: streaming, targets reachable, lag under the threshold."),
     def(STATE, Kind::Gauge, &["state"], "1 for the version's current state (starting, running, failing, stopping, stopped, failed), 0 for the others."),
     def(SOURCE_ROW_CHANGES_TOTAL, Kind::Counter, &["op"], "Row changes read from the binlog by operation (insert, update, delete; skipped: tables the version does not replicate)."),
+    def(TABLE_ROW_CHANGES_TOTAL, Kind::Counter, &["table", "op"], "Row changes of replicated tables read from the binlog, by target table (as configured, never a key) and operation."),
     def(SOURCE_TRANSACTIONS_TOTAL, Kind::Counter, &[], "Transactions read from the binlog."),
     def(SOURCE_ERRORS_TOTAL, Kind::Counter, &["kind"], "Source errors by kind (connection, timeout, config, data, ...)."),
     def(SINK_WRITES_TOTAL, Kind::Counter, &["sink", "result"], "Writes per target by result: applied, stale (the target held an equal or newer version), superseded (a newer write of the row was in the same batch)."),
@@ -290,6 +293,15 @@ impl Telemetry {
             ("skipped", rows.skipped),
         ] {
             self.counter(SOURCE_ROW_CHANGES_TOTAL, &[("op", op)], n);
+        }
+        for (table, rows) in &p.rows_by_table {
+            for (op, n) in [
+                ("insert", rows.inserts),
+                ("update", rows.updates),
+                ("delete", rows.deletes),
+            ] {
+                self.counter(TABLE_ROW_CHANGES_TOTAL, &[("table", table), ("op", op)], n);
+            }
         }
         self.counter(SOURCE_TRANSACTIONS_TOTAL, &[], p.transactions_read);
         for (kind, n) in sample.source_errors {

@@ -172,6 +172,7 @@ async fn metrics_parse_as_prometheus_text_with_the_documented_families_and_label
         ("strata_ready", "gauge"),
         ("strata_state", "gauge"),
         ("strata_source_row_changes_total", "counter"),
+        ("strata_table_row_changes_total", "counter"),
         ("strata_source_transactions_total", "counter"),
         ("strata_source_errors_total", "counter"),
         ("strata_sink_writes_total", "counter"),
@@ -200,6 +201,7 @@ async fn metrics_parse_as_prometheus_text_with_the_documented_families_and_label
         VERSION,
         "redis",
         "postgres",
+        "items",
         "insert",
         "update",
         "delete",
@@ -234,7 +236,7 @@ async fn metrics_parse_as_prometheus_text_with_the_documented_families_and_label
         );
         for (k, v) in s.labels.iter() {
             assert!(
-                ["version", "sink", "op", "result", "kind", "state", "release"]
+                ["version", "sink", "table", "op", "result", "kind", "state", "release"]
                     .contains(&k.as_str()),
                 "label {k} on {}",
                 s.metric
@@ -274,6 +276,16 @@ async fn metrics_parse_as_prometheus_text_with_the_documented_families_and_label
         value("strata_source_row_changes_total", &[("op", "delete")]),
         1.0
     );
+    for (op, n) in [("insert", 3.0), ("update", 1.0), ("delete", 1.0)] {
+        assert_eq!(
+            value(
+                "strata_table_row_changes_total",
+                &[("table", "items"), ("op", op)]
+            ),
+            n,
+            "{op}s of table items"
+        );
+    }
     for sink in ["redis", "postgres"] {
         let writes: f64 = ["applied", "stale", "superseded"]
             .iter()

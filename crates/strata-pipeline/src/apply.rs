@@ -11,11 +11,10 @@ use crate::progress::{BatchObserver, Progress, RowsRead, RunState, SinkProgress}
 use crate::route::Router;
 use crate::settings::ApplySettings;
 use crate::worker::{Halt, HaltReason, Worker};
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use strata_core::{
-    Checkpoint, CheckpointStore, CommitInfo, Op, RowChange, Sink, SinkOp, SourceEvent,
-};
+use strata_core::{Checkpoint, CheckpointStore, CommitInfo, RowChange, Sink, SinkOp, SourceEvent};
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -169,6 +168,7 @@ impl Pipeline {
             router,
             seq: 0,
             unpublished: RowsRead::default(),
+            unpublished_tables: HashMap::new(),
             rows: RowsRead::default(),
             transactions: 0,
             ops: 0,
@@ -291,6 +291,8 @@ struct Reader<'a> {
     seq: u64,
     /// Rows counted since the last progress update.
     unpublished: RowsRead,
+    /// Per target table, rows counted since the last progress update.
+    unpublished_tables: HashMap<String, RowsRead>,
     rows: RowsRead,
     transactions: u64,
     ops: u64,
@@ -365,11 +367,16 @@ impl Reader<'_> {
             }
             Err(e) => return Err(self.plan_failed(e)),
         };
-        for counter in [&mut self.unpublished, &mut self.rows] {
-            match change.op {
-                Op::Insert => counter.inserts += 1,
-                Op::Update => counter.updates += 1,
-                Op::Delete => counter.deletes += 1,
+        self.unpublished.count(change.op);
+        self.rows.count(change.op);
+        // A map lookup per row, like the router's; allocates only for a table's first row.
+        let table = &route.target.name;
+        match self.unpublished_tables.get_mut(table) {
+            Some(counts) => counts.count(change.op),
+            None => {
+                let mut counts = RowsRead::default();
+                counts.count(change.op);
+                self.unpublished_tables.insert(table.clone(), counts);
             }
         }
         let planned = plan(&change, &route).map_err(|e| self.plan_failed(e))?;
@@ -433,29 +440,30 @@ impl Reader<'_> {
             }
         }
         let rows = std::mem::take(&mut self.unpublished);
+        let tables = std::mem::take(&mut self.unpublished_tables);
         self.progress.send_modify(|p| {
             p.read_position = Some(info.position.clone());
             p.last_read_commit = Some(info);
             p.transactions_read += 1;
-            add_rows(&mut p.rows_read, &rows);
+            add_rows(p, &rows, tables);
         });
         Ok(())
     }
 
     fn publish_rows(&mut self) {
         let rows = std::mem::take(&mut self.unpublished);
-        if rows != RowsRead::default() {
-            self.progress
-                .send_modify(|p| add_rows(&mut p.rows_read, &rows));
+        let tables = std::mem::take(&mut self.unpublished_tables);
+        if rows != RowsRead::default() || !tables.is_empty() {
+            self.progress.send_modify(|p| add_rows(p, &rows, tables));
         }
     }
 }
 
-fn add_rows(total: &mut RowsRead, delta: &RowsRead) {
-    total.inserts += delta.inserts;
-    total.updates += delta.updates;
-    total.deletes += delta.deletes;
-    total.skipped += delta.skipped;
+fn add_rows(progress: &mut Progress, rows: &RowsRead, tables: HashMap<String, RowsRead>) {
+    progress.rows_read.add(rows);
+    for (table, delta) in tables {
+        progress.rows_by_table.entry(table).or_default().add(&delta);
+    }
 }
 
 /// The worker of a row: a fixed hash of (target table, row id), so one row's ops always go

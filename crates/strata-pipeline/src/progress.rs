@@ -58,6 +58,23 @@ pub struct RowsRead {
 }
 
 impl RowsRead {
+    /// Counts one change of `op`.
+    pub(crate) fn count(&mut self, op: strata_core::Op) {
+        match op {
+            strata_core::Op::Insert => self.inserts += 1,
+            strata_core::Op::Update => self.updates += 1,
+            strata_core::Op::Delete => self.deletes += 1,
+        }
+    }
+
+    /// Adds `delta` to these counts.
+    pub(crate) fn add(&mut self, delta: &RowsRead) {
+        self.inserts += delta.inserts;
+        self.updates += delta.updates;
+        self.deletes += delta.deletes;
+        self.skipped += delta.skipped;
+    }
+
     /// Every change read, skipped ones included.
     pub fn total(&self) -> u64 {
         self.inserts + self.updates + self.deletes + self.skipped
@@ -112,6 +129,9 @@ pub struct Progress {
     pub idle_position: Option<BinlogPos>,
     /// Row changes read, cumulative over runs.
     pub rows_read: RowsRead,
+    /// Row changes of replicated tables read, by target table name, cumulative over runs
+    /// (`skipped` stays 0 here: skipped tables are counted in `rows_read` only).
+    pub rows_by_table: BTreeMap<String, RowsRead>,
     /// Transactions read, cumulative over runs.
     pub transactions_read: u64,
     /// Per-sink counters, in the order the sinks were given.
