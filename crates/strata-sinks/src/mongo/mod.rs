@@ -77,7 +77,9 @@
 //! columns. When a table's newer shape drops columns (a drop, or the old name of a
 //! rename), the sink removes those fields from the collection's existing documents
 //! (`$unset`), after the batch's writes. The newest shape is the one seen with the highest
-//! binlog order, so a lagging op of an older shape never undoes a newer one. Limit: the
+//! binlog order, so a lagging op of an older shape never undoes a newer one: the fields an
+//! older shape writes that the newest lacks (older ops in the same batch, or a worker
+//! lagging behind the change) are removed again after its batch. Limit: the
 //! first shape seen after start-up is taken as known, so columns dropped while strata was
 //! stopped stay in older documents until their row is written again.
 //!
@@ -187,6 +189,25 @@ struct Tombstones {
     ttl_index: bool,
     /// Whether it may hold tombstones (`None`: not counted yet).
     may_exist: Option<bool>,
+}
+
+/// The document fields the upserts among `ops` wrote, over every table shape they have.
+fn written_fields(batch: &[SinkOp], ops: &[usize]) -> Vec<String> {
+    let mut shapes: Vec<*const TargetTable> = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    for &i in ops {
+        let op = &batch[i];
+        if !matches!(op.kind, SinkOpKind::Upsert(_)) || shapes.contains(&Arc::as_ptr(&op.table)) {
+            continue;
+        }
+        shapes.push(Arc::as_ptr(&op.table));
+        for field in encode::field_names(&op.table) {
+            if !fields.contains(&field) {
+                fields.push(field);
+            }
+        }
+    }
+    fields
 }
 
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -387,12 +408,13 @@ impl MongoSink {
         stats += deleted;
 
         let (table, order) = newest;
-        let dropped = locked(&self.shapes).dropped_fields(table, order);
-        if let Some(fields) = dropped {
-            tracing::info!(table = %name, fields = fields.len(), "removing the fields of dropped columns");
-            schema::unset_fields(&self.db, self.limit(), &collection, &fields).await?;
+        let written = written_fields(batch, ops);
+        let dropped = locked(&self.shapes).settle(table, order, &written);
+        if !dropped.is_empty() {
+            tracing::info!(table = %name, fields = dropped.len(), "removing the fields of dropped columns");
+            schema::unset_fields(&self.db, self.limit(), &collection, &dropped).await?;
+            locked(&self.shapes).removed(&table.name, &dropped);
         }
-        locked(&self.shapes).record(table, order);
         Ok(stats)
     }
 

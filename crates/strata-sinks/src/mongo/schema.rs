@@ -131,9 +131,10 @@ pub(super) async fn unset_fields(
 /// from existing documents (MongoDB has no ALTER TABLE).
 ///
 /// A table's newest shape is the one seen with the highest binlog order; ops of an older
-/// shape (a worker lagging behind a schema change) never undo a newer one. The first shape
-/// seen after start-up is taken as known: columns dropped while strata was stopped stay in
-/// documents written before, until the row is written again.
+/// shape (a worker lagging behind a schema change, or older ops in the same batch) never
+/// undo a newer one, and the fields they write that the newest shape lacks are removed
+/// again. The first shape seen after start-up is taken as known: columns dropped while
+/// strata was stopped stay in documents written before, until the row is written again.
 #[derive(Default)]
 pub(super) struct Shapes {
     tables: HashMap<String, Shape>,
@@ -142,39 +143,53 @@ pub(super) struct Shapes {
 struct Shape {
     fields: Vec<String>,
     order: u64,
+    /// Fields documents may still hold that the newest shape lacks, until an `$unset` of
+    /// them succeeds (a failed one is retried with the batch).
+    pending: Vec<String>,
 }
 
 impl Shapes {
-    /// The fields to remove if `table` (seen at binlog order `order`) is a newer shape than
-    /// the known one, or `None` if nothing changes. Call [`Shapes::record`] once removed.
-    pub(super) fn dropped_fields(&self, table: &TargetTable, order: u64) -> Option<Vec<String>> {
-        let known = self.tables.get(&table.name)?;
-        if order <= known.order {
-            return None;
+    /// After a batch wrote documents of `newest.name` with the fields `written` (of every
+    /// shape among its upserts) and `newest` is the batch's newest shape, seen at binlog
+    /// order `order`: records `newest` unless a newer shape is known, and returns the
+    /// fields to remove from the collection (empty: none). Call [`Shapes::removed`] once
+    /// they are removed.
+    pub(super) fn settle(
+        &mut self,
+        newest: &TargetTable,
+        order: u64,
+        written: &[String],
+    ) -> Vec<String> {
+        let fields = field_names(newest);
+        let known = self
+            .tables
+            .entry(newest.name.clone())
+            .or_insert_with(|| Shape {
+                fields: fields.clone(),
+                order,
+                pending: Vec::new(),
+            });
+        if order > known.order {
+            for gone in known.fields.iter().filter(|f| !fields.contains(f)) {
+                if !known.pending.contains(gone) {
+                    known.pending.push(gone.clone());
+                }
+            }
+            known.fields = fields;
+            known.order = order;
         }
-        let fields = field_names(table);
-        let dropped: Vec<String> = known
-            .fields
-            .iter()
-            .filter(|f| !fields.contains(f))
-            .cloned()
-            .collect();
-        (!dropped.is_empty()).then_some(dropped)
+        for field in written {
+            if !known.fields.contains(field) && !known.pending.contains(field) {
+                known.pending.push(field.clone());
+            }
+        }
+        known.pending.clone()
     }
 
-    /// Records `table`'s shape as seen at `order`, unless a newer one is known.
-    pub(super) fn record(&mut self, table: &TargetTable, order: u64) {
-        match self.tables.get(&table.name) {
-            Some(known) if known.order >= order => {}
-            _ => {
-                self.tables.insert(
-                    table.name.clone(),
-                    Shape {
-                        fields: field_names(table),
-                        order,
-                    },
-                );
-            }
+    /// `fields` are gone from every document of `table`'s collection.
+    pub(super) fn removed(&mut self, table: &str, fields: &[String]) {
+        if let Some(known) = self.tables.get_mut(table) {
+            known.pending.retain(|f| !fields.contains(f));
         }
     }
 }
@@ -206,17 +221,36 @@ mod tests {
         let mut shapes = Shapes::default();
         let old = table(&["id", "a", "b"]);
         let new = table(&["id", "b", "c"]);
-        assert_eq!(shapes.dropped_fields(&old, 5), None);
-        shapes.record(&old, 5);
-        assert_eq!(shapes.dropped_fields(&new, 9), Some(vec!["a".to_owned()]));
-        shapes.record(&new, 9);
-        // A lagging op of the old shape neither drops `c` nor replaces the record.
-        assert_eq!(shapes.dropped_fields(&old, 7), None);
-        shapes.record(&old, 7);
+        let names = |t: &TargetTable| field_names(t);
+        assert!(shapes.settle(&old, 5, &names(&old)).is_empty());
+        let drop_a = shapes.settle(&new, 9, &names(&new));
+        assert_eq!(drop_a, vec!["a".to_owned()]);
+        // Until the removal is confirmed, it is asked again (a failed `$unset` is retried).
+        assert_eq!(shapes.settle(&new, 9, &names(&new)), drop_a);
+        shapes.removed("t", &drop_a);
+        assert!(shapes.settle(&new, 10, &names(&new)).is_empty());
+        // A lagging op of the old shape keeps the newer record, and the `a` it wrote again
+        // is removed again; `c` is not.
+        assert_eq!(shapes.settle(&old, 7, &names(&old)), vec!["a".to_owned()]);
+        shapes.removed("t", &["a".to_owned()]);
         assert_eq!(
-            shapes.dropped_fields(&table(&["id"]), 10),
-            Some(vec!["b".to_owned(), "c".to_owned()])
+            shapes.settle(&table(&["id"]), 11, &[]),
+            vec!["b".to_owned(), "c".to_owned()]
         );
+    }
+
+    #[test]
+    fn a_first_batch_of_several_shapes_removes_the_older_fields() {
+        // Ops of shapes (id, a, b) and (id, b, c) in the first batch seen after start-up.
+        let mut shapes = Shapes::default();
+        let new = table(&["id", "b", "c"]);
+        let written = vec![
+            "id".to_owned(),
+            "a".to_owned(),
+            "b".to_owned(),
+            "c".to_owned(),
+        ];
+        assert_eq!(shapes.settle(&new, 9, &written), vec!["a".to_owned()]);
     }
 
     #[test]
