@@ -5,6 +5,7 @@
 #[cfg(test)]
 mod deploy_check;
 mod exit;
+mod heartbeat;
 mod http;
 mod inspect;
 mod instance_file;
@@ -31,7 +32,12 @@ use std::process::ExitCode;
 #[command(name = "strata", version, about, long_about)]
 struct Cli {
     /// Log filter, e.g. `info`, `strata=debug` (also from RUST_LOG).
-    #[arg(long, global = true, env = "STRATA_LOG", default_value = "info,tokio_postgres=warn")]
+    #[arg(
+        long,
+        global = true,
+        env = "STRATA_LOG",
+        default_value = "info,tokio_postgres=warn"
+    )]
     log: String,
 
     /// Log as JSON lines instead of human-readable text.
@@ -63,7 +69,10 @@ fn main() -> ExitCode {
     // One TLS stack for every client: rustls with ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -81,6 +81,8 @@ impl Replicator {
         pipeline.observe_batches(monitor.clone());
         monitor.pipeline_created(pipeline.progress());
         let mut router = Router::new(self.version.rules.clone());
+        // The opt-in heartbeat row; it stops with the version, however the version stops.
+        let _heartbeat = self.start_heartbeat(&shutdown);
         let reconnect = RetryPolicy {
             max: Duration::from_secs(30),
             ..RetryPolicy::default()
@@ -94,7 +96,10 @@ impl Replicator {
                 .map_err(|e| err(ErrorKind::Config, e.to_string()))?;
             let start = match &resume {
                 Some(cp) => StartFrom::FilePos(cp.position.clone()),
-                None => self.from.clone().unwrap_or_else(|| self.version.start.clone()),
+                None => self
+                    .from
+                    .clone()
+                    .unwrap_or_else(|| self.version.start.clone()),
             };
             monitor.connecting_source();
             let started = match self.source_config(start.clone()) {
@@ -143,12 +148,11 @@ impl Replicator {
             }
             tracing::info!(from = %source.start_position(), "streaming");
             monitor.streaming();
-            match pipeline
-                .run(Events(source), &mut router, &shutdown)
-                .await
-            {
+            match pipeline.run(Events(source), &mut router, &shutdown).await {
                 Ok(summary) => return Ok(Some(summary)),
-                Err(PipelineError::Source(f)) if f.kind.retry_directive() == RetryDirective::Backoff => {
+                Err(PipelineError::Source(f))
+                    if f.kind.retry_directive() == RetryDirective::Backoff =>
+                {
                     monitor.source_error(f.kind, &f.message);
                     let delay = reconnect.delay(attempt.min(3));
                     attempt += 1;
@@ -161,6 +165,28 @@ impl Replicator {
                 Err(e) => return Err(err(e.kind(), e.to_string())),
             }
         }
+    }
+
+    /// Starts the heartbeat row task when the version has one; dropping the returned guard
+    /// stops it (as does `shutdown`).
+    fn start_heartbeat(&self, shutdown: &CancellationToken) -> Option<crate::heartbeat::Stop> {
+        let settings = self.version.heartbeat.clone()?;
+        let source = match self.position_probe() {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                tracing::warn!(error = %e, "heartbeat row off: cannot use the source settings");
+                return None;
+            }
+        };
+        let heartbeat = crate::heartbeat::Heartbeat {
+            settings,
+            version: self.version.name.clone(),
+            source,
+            user: self.source.url.username().unwrap_or("strata").to_owned(),
+        };
+        let stop = shutdown.child_token();
+        tokio::spawn(heartbeat.run(stop.clone()));
+        Some(crate::heartbeat::Stop(stop))
     }
 
     /// The source settings for polling the server's binlog end (lag and bytes behind).

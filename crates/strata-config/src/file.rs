@@ -233,6 +233,10 @@ pub(crate) struct VersionFile {
     /// Overrides `defaults.lag_alert`.
     #[serde(default)]
     pub lag_alert: Option<DurationValue>,
+    /// Opt-in heartbeat row strata writes into the source, so lag is measured through the
+    /// whole pipeline while the application is idle (needs a write grant); absent = off.
+    #[serde(default)]
+    pub heartbeat: Option<HeartbeatFile>,
     /// Per-table options, keyed by `table` or `schema.table`.
     #[serde(default)]
     pub tables: BTreeMap<String, TableFile>,
@@ -255,6 +259,29 @@ fn default_include() -> Vec<String> {
 }
 fn default_start() -> String {
     "current".to_owned()
+}
+
+/// `heartbeat = { … }`: a row strata upserts in the source at every interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HeartbeatFile {
+    /// The schema of the heartbeat table: one of the version's `schemas` (default: the
+    /// first).
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// The heartbeat table, created when missing and never replicated to targets.
+    #[serde(default = "default_heartbeat_table")]
+    pub table: String,
+    /// How often the row is written.
+    #[serde(default = "default_heartbeat_interval")]
+    pub interval: DurationValue,
+}
+
+fn default_heartbeat_table() -> String {
+    "strata_heartbeat".to_owned()
+}
+fn default_heartbeat_interval() -> DurationValue {
+    DurationValue::secs(10)
 }
 
 /// `checkpoint = { … }`.

@@ -89,8 +89,8 @@ pub use error::{ConfigError, Origin, Problem};
 pub use secret::Secret;
 pub use server_url::ServerUrl;
 pub use settings::{
-    ApplySettings, CheckpointSettings, Config, MongoTarget, PostgresTarget, RedisTarget,
-    SearchTarget, SourceSettings, Targets, TlsMode, TlsSettings, VersionConfig,
+    ApplySettings, CheckpointSettings, Config, HeartbeatSettings, MongoTarget, PostgresTarget,
+    RedisTarget, SearchTarget, SourceSettings, Targets, TlsMode, TlsSettings, VersionConfig,
 };
 /// The table rules and start position are strata-core's, re-exported for callers of this
 /// crate.

@@ -4,15 +4,15 @@
 use crate::environment::Environment;
 use crate::error::Problem;
 use crate::file::{
-    CheckpointKind, ConfigFile, DefaultsFile, ServerFile, ServersFile, SourceFile, TableFile,
-    VersionFile,
+    CheckpointKind, ConfigFile, DefaultsFile, HeartbeatFile, ServerFile, ServersFile, SourceFile,
+    TableFile, VersionFile,
 };
 use crate::key_path::KeyPath;
 use crate::secret::Secret;
 use crate::server_url::ServerUrl;
 use crate::settings::{
-    ApplySettings, CheckpointSettings, MongoTarget, PostgresTarget, RedisTarget, SearchTarget,
-    SourceSettings, Targets, TlsMode, TlsSettings, VersionConfig,
+    ApplySettings, CheckpointSettings, HeartbeatSettings, MongoTarget, PostgresTarget, RedisTarget,
+    SearchTarget, SourceSettings, Targets, TlsMode, TlsSettings, VersionConfig,
 };
 use std::collections::BTreeMap;
 use strata_core::rules::{ColumnPattern, Guard, TableOptions, TablePattern, TableRules};
@@ -264,7 +264,11 @@ fn version(
             ),
         );
     }
-    let rules = rules(r, &key, &v);
+    let heartbeat = v
+        .heartbeat
+        .take()
+        .and_then(|h| heartbeat(r, &key.key("heartbeat"), h, &v.schemas));
+    let rules = rules(r, &key, &v, heartbeat.as_ref());
     let start = match v.start.parse::<StartFrom>() {
         Ok(s) => Some(s),
         Err(why) => {
@@ -311,7 +315,86 @@ fn version(
         http,
         apply,
         targets,
+        heartbeat,
         data_dir,
+    })
+}
+
+/// Whether `name` is a plain MySQL identifier strata can write unquoted in SQL.
+fn plain_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+}
+
+/// The heartbeat row's settings: its schema must be one of the version's own.
+fn heartbeat(
+    r: &mut Resolver,
+    key: &KeyPath,
+    h: HeartbeatFile,
+    schemas: &[String],
+) -> Option<HeartbeatSettings> {
+    let before = r.problems.len();
+    let schema = match h.schema {
+        Some(s) if schemas.contains(&s) => Some(s),
+        Some(s) => {
+            let k = key.key("schema");
+            let fix = match schemas.first() {
+                Some(first) => {
+                    format!("name one of them, or remove `schema` to use the first (\"{first}\")")
+                }
+                None => "list the schema in `schemas` first".to_owned(),
+            };
+            r.problem(
+                k.clone(),
+                format!(
+                    "`{k}` = \"{s}\" is not one of the version's schemas ({}); strata writes \
+                     the heartbeat row only into a schema the version reads; {fix}",
+                    schemas.join(", ")
+                ),
+            );
+            None
+        }
+        // No schema at all is reported with `schemas`.
+        None => schemas.first().cloned(),
+    };
+    if !plain_identifier(&h.table) {
+        let k = key.key("table");
+        r.problem(
+            k.clone(),
+            format!(
+                "`{k}` = \"{}\" is not a plain table name; use 1 to 64 letters, digits and `_`, \
+                 e.g. \"strata_heartbeat\"",
+                h.table
+            ),
+        );
+    }
+    if let Some(s) = schema.as_deref().filter(|s| !plain_identifier(s)) {
+        let k = key.key("schema");
+        r.problem(
+            k.clone(),
+            format!(
+                "the heartbeat schema \"{s}\" is not a plain name (letters, digits and `_`); \
+                 set `{k}` to another of the version's schemas, or remove `heartbeat`"
+            ),
+        );
+    }
+    if h.interval.0.is_zero() {
+        let k = key.key("interval");
+        r.problem(
+            k.clone(),
+            format!("`{k}` is 0; write how often the row is written, e.g. \"10s\""),
+        );
+    }
+    if r.problems.len() > before {
+        return None;
+    }
+    Some(HeartbeatSettings {
+        schema: schema?,
+        table: h.table,
+        interval: h.interval.0,
     })
 }
 
@@ -324,7 +407,12 @@ fn non_empty_names(r: &mut Resolver, key: &KeyPath, names: &[String], what: &str
     }
 }
 
-fn rules(r: &mut Resolver, key: &KeyPath, v: &VersionFile) -> Option<TableRules> {
+fn rules(
+    r: &mut Resolver,
+    key: &KeyPath,
+    v: &VersionFile,
+    heartbeat: Option<&HeartbeatSettings>,
+) -> Option<TableRules> {
     let before = r.problems.len();
     let schemas_key = key.key("schemas");
     if v.schemas.is_empty() {
@@ -361,7 +449,14 @@ fn rules(r: &mut Resolver, key: &KeyPath, v: &VersionFile) -> Option<TableRules>
             .collect()
     };
     let include = patterns("include", &v.include);
-    let exclude = patterns("exclude", &v.exclude);
+    let mut exclude = patterns("exclude", &v.exclude);
+    // The heartbeat table's rows never reach a target; its commits still flow through.
+    if let Some(h) = heartbeat {
+        match TablePattern::parse(&format!("{}.{}", h.schema, h.table)) {
+            Ok(p) => exclude.push(p),
+            Err(why) => r.problem(key.key("heartbeat"), format!("`{key}.heartbeat`: {why}")),
+        }
+    }
     if v.include.is_empty() {
         let k = key.key("include");
         r.problem(

@@ -189,6 +189,20 @@ impl Targets {
     }
 }
 
+/// The heartbeat row a version writes into its own source schema, so that lag is measured
+/// through the whole pipeline even when the application is idle. Its table is excluded from
+/// the version's rules: its rows never reach a target, but its transactions' commits do
+/// advance the applied position and commit time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatSettings {
+    /// The schema of the table: one of the version's schemas.
+    pub schema: String,
+    /// The table (created when missing).
+    pub table: String,
+    /// How often the row is written.
+    pub interval: Duration,
+}
+
 /// One application version, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionConfig {
@@ -208,6 +222,8 @@ pub struct VersionConfig {
     pub apply: ApplySettings,
     /// Where it writes.
     pub targets: Targets,
+    /// The opt-in heartbeat row in the source; `None` when off (the default).
+    pub heartbeat: Option<HeartbeatSettings>,
     pub(crate) data_dir: PathBuf,
 }
 

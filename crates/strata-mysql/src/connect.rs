@@ -105,7 +105,7 @@ fn build_opts(cfg: &SourceConfig, tls: bool) -> Result<Opts, SourceError> {
 
 /// Opens one connection as `cfg` asks (TLS preferred falls back to plain TCP when the
 /// server does not offer TLS).
-pub(crate) async fn connect(cfg: &SourceConfig) -> Result<Conn, SourceError> {
+pub async fn connect(cfg: &SourceConfig) -> Result<Conn, SourceError> {
     let want_tls = !matches!(cfg.tls, TlsMode::Disabled);
     let opts = build_opts(cfg, want_tls)?;
     let target = target_of(&opts);
