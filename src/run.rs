@@ -46,7 +46,13 @@ pub struct RunArgs {
     config: PathBuf,
 
     /// The version to run (a `[versions.NAME]` section of the config).
-    #[arg(long, env = "STRATA_VERSION", value_name = "NAME", required_unless_present = "all", conflicts_with = "all")]
+    #[arg(
+        long,
+        env = "STRATA_VERSION",
+        value_name = "NAME",
+        required_unless_present = "all",
+        conflicts_with = "all"
+    )]
     version: Option<String>,
 
     /// Run every version of the config in this process, each isolated from the others.
@@ -60,8 +66,8 @@ pub struct RunArgs {
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let config = strata_config::Config::load(&args.config)
-        .map_err(|e| exit::UsageError(e.to_string()))?;
+    let config =
+        strata_config::Config::load(&args.config).map_err(|e| exit::UsageError(e.to_string()))?;
     let from = match &args.from {
         Some(text) => Some(
             text.parse::<StartFrom>()

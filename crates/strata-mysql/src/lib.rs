@@ -36,10 +36,10 @@ pub use config::{
     SourceConfig, TlsMode, DEFAULT_CHANNEL_CAPACITY, DEFAULT_HEARTBEAT, DEFAULT_READ_TIMEOUT,
     DEFAULT_SERVER_ID,
 };
-pub use connect::{current_position, BinlogFile, Flavor, ServerInfo};
 /// One plain connection to the source with the source's settings (URL, TLS), for the few
 /// statements strata itself runs there (the opt-in heartbeat row).
 pub use connect::connect as connect_source;
+pub use connect::{current_position, BinlogFile, Flavor, ServerInfo};
 pub use error::{PreflightFailure, SourceError};
 pub use filter::{TableFilter, SYSTEM_SCHEMAS};
 pub use preflight::preflight;
