@@ -111,9 +111,17 @@ impl Replicator {
                 Err(e) => {
                     let msg = match &resume {
                         Some(cp) => format!(
-                            "resuming from its checkpoint {} ({}): {e}",
+                            "resuming from its checkpoint {} ({}): {e}{}",
                             cp.position,
-                            path.display()
+                            path.display(),
+                            if e.kind() == ErrorKind::Config {
+                                format!(
+                                    " (the checkpoint wins over --from: to start over, move {} away, then run `strata snapshot` to backfill, or `strata run --from oldest|current`)",
+                                    path.display()
+                                )
+                            } else {
+                                String::new()
+                            }
                         ),
                         None => format!("starting from {start}: {e}"),
                     };
