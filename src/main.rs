@@ -15,9 +15,11 @@ mod monitor;
 mod replicator;
 mod report;
 mod run;
+mod snapshot;
 mod status;
 mod targets;
 mod telemetry;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -54,6 +56,8 @@ enum Command {
     Run(run::RunArgs),
     Status(status::StatusArgs),
     Lag(lag_view::LagArgs),
+    Snapshot(snapshot::SnapshotArgs),
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -85,6 +89,8 @@ fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Status(args) => status::run(args).await,
             Command::Lag(args) => lag_view::run(args).await,
+            Command::Snapshot(args) => snapshot::run(args).await,
+            Command::Verify(args) => verify::run(args).await,
         }
     });
     match result {

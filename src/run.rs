@@ -63,6 +63,15 @@ pub struct RunArgs {
     /// MariaDB GTID position. Refused when the version already has a checkpoint.
     #[arg(long, value_name = "POSITION")]
     from: Option<String>,
+
+    /// First backfill the rows the tables already hold (as `strata snapshot` does, resuming
+    /// one in progress), then stream from the snapshot's recorded position (or the
+    /// checkpoint), which replays every change made during the copy. Copy first, stream
+    /// after: the MongoDB and PostgreSQL sinks check delete tombstones with a
+    /// read-then-write that is safe with one writer per row, so copying and streaming the
+    /// same rows at once could bring back a row deleted during the copy.
+    #[arg(long, conflicts_with = "from")]
+    snapshot: bool,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -108,6 +117,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 ))
             })?;
         listeners.push((version, listener));
+    }
+
+    // Before any replicator starts: the snapshot writes the checkpoint they start from.
+    if args.snapshot {
+        if let Some(code) =
+            crate::snapshot::copy_before_streaming(&config, &names, &shutdown).await?
+        {
+            return Ok(ExitCode::from(code));
+        }
     }
 
     let mut tasks = Vec::new();

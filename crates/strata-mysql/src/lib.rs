@@ -47,3 +47,11 @@ pub use source::BinlogSource;
 pub use stats::{SourceCounters, SourceStats};
 /// Where streaming starts (defined in `strata-core`, shared with the config and checkpoints).
 pub use strata_core::StartFrom;
+
+// Snapshot (backfill) and verification reading: tables described from information_schema
+// in the decoder's exact form, rows read in key-ordered chunks as the decoder's values.
+mod schema_info;
+mod snapshot;
+mod snapshot_value;
+pub use schema_info::{ChunkKey, TableInfo};
+pub use snapshot::{pages_by_key, SnapshotReader, SnapshotStart};

@@ -230,6 +230,10 @@ impl Pipeline {
         );
         halt.stop(HaltReason::Abandoned);
         for handle in handles.iter_mut() {
+            // A handle awaited to completion above must not be polled again (tokio panics).
+            if handle.is_finished() {
+                continue;
+            }
             handle.abort();
             let _ = handle.await;
         }

@@ -92,8 +92,11 @@ mod encode;
 mod failure;
 mod guard;
 mod json;
+mod read;
 mod schema;
 mod write;
+
+pub use read::MongoReader;
 
 use bson::{doc, Bson};
 use failure::SINK;

@@ -71,8 +71,11 @@ mod encode;
 mod error;
 mod guard;
 mod pool;
+mod read;
 mod schema;
 mod write;
+
+pub use read::PostgresReader;
 
 use async_trait::async_trait;
 use guard::TablePlan;

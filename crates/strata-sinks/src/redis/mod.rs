@@ -50,6 +50,9 @@
 
 mod encode;
 mod guard;
+mod read;
+
+pub use read::RedisReader;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{IntoConnectionInfo, RedisError, Script};

@@ -61,6 +61,9 @@ mod bulk;
 mod client;
 mod encode;
 mod mapping;
+mod read;
+
+pub use read::SearchReader;
 
 use client::{status_error, Http, SINK};
 use reqwest::{Method, StatusCode};
