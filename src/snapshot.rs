@@ -19,6 +19,7 @@
 mod copy;
 mod display;
 mod feed;
+/// The persisted progress file (also its hex and time helpers, shared with verify).
 pub mod state;
 mod throttle;
 

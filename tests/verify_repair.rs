@@ -77,7 +77,7 @@ fn differences(report: &serde_json::Value) -> Vec<(String, String, Vec<String>)>
 
 const VERSION_TEXT: &str = "00000000000000000000000000000000000000001";
 
-/// Deletes row 5, changes `name` of row 6, and adds row 100000 the source never had.
+/// Deletes row 5, changes `name` of row 6, and adds row 7, which the source never had.
 async fn plant(targets: &Targets, store: Store, ns: &Namespace) {
     match store {
         Store::Redis => {
@@ -96,9 +96,9 @@ async fn plant(targets: &Targets, store: Store, ns: &Namespace) {
                 .await
                 .unwrap();
             let _: () = redis::cmd("HSET")
-                .arg(format!("{p}items:100000"))
+                .arg(format!("{p}items:7"))
                 .arg("id")
-                .arg("100000")
+                .arg("7")
                 .arg("name")
                 .arg("ghost")
                 .arg("_strata_version")
@@ -115,7 +115,7 @@ async fn plant(targets: &Targets, store: Store, ns: &Namespace) {
                     "DELETE FROM \"{s}\".items WHERE id = 5; \
                      UPDATE \"{s}\".items SET name = 'tampered' WHERE id = 6; \
                      INSERT INTO \"{s}\".items (id, name, qty, price, _strata_version) \
-                       VALUES (100000, 'ghost', 1, 1.00, '{VERSION_TEXT}')"
+                       VALUES (7, 'ghost', 1, 1.00, '{VERSION_TEXT}')"
                 ))
                 .await
                 .unwrap();
@@ -128,7 +128,9 @@ async fn plant(targets: &Targets, store: Store, ns: &Namespace) {
                 .await
                 .unwrap();
             items
-                .insert_one(doc! { "_id": 100000, "id": 100000, "name": "ghost", "_strata_version": VERSION_TEXT })
+                .insert_one(
+                    doc! { "_id": 7, "id": 7, "name": "ghost", "_strata_version": VERSION_TEXT },
+                )
                 .await
                 .unwrap();
         }
@@ -155,8 +157,10 @@ async fn plant(targets: &Targets, store: Store, ns: &Namespace) {
                 .await
                 .unwrap());
             ok(http
-                .put(format!("{base}/{index}/_doc/100000?version=1&version_type=external"))
-                .json(&serde_json::json!({ "id": 100000, "name": "ghost", "qty": 1, "price": "1.00" }))
+                .put(format!(
+                    "{base}/{index}/_doc/7?version=1&version_type=external"
+                ))
+                .json(&serde_json::json!({ "id": 7, "name": "ghost", "qty": 1, "price": "1.00" }))
                 .send()
                 .await
                 .unwrap());
@@ -169,7 +173,13 @@ async fn planted_differences(store: Store, tag: &str, redis_db: u8) {
     let mut source = Source::connect(&env_url("STRATA_TEST_MARIADB_URL")).await;
     let schema = unique(tag);
     source.create_schema(&schema, &[ITEMS]).await;
-    let values: Vec<String> = (1..=300).map(|id| item_values(id, "v", 0)).collect();
+    // More rows than one scan page (1,000), so every reader pages; without row 7, which
+    // is planted in the target as an extra row. A reader that paged in text order would
+    // skip it: its cursor after the first page ("1899") is numerically past 7.
+    let values: Vec<String> = (1..=2_501)
+        .filter(|&id| id != 7)
+        .map(|id| item_values(id, "v", 0))
+        .collect();
     source
         .run(format!(
             "INSERT INTO `{schema}`.items VALUES {}",
@@ -189,13 +199,13 @@ async fn planted_differences(store: Store, tag: &str, redis_db: u8) {
 
     plant(&targets, store, &ns).await;
     let want = vec![
-        ("100000".to_owned(), "extra".to_owned(), vec![]),
         ("5".to_owned(), "missing".to_owned(), vec![]),
         (
             "6".to_owned(),
             "changed".to_owned(),
             vec!["name".to_owned()],
         ),
+        ("7".to_owned(), "extra".to_owned(), vec![]),
     ];
     let (code, stdout, report) = verify(&strata, "vrf", &[]);
     assert_eq!(code, 1, "{store:?}: differences exit with 1:\n{stdout}");
@@ -246,6 +256,18 @@ async fn planted_differences(store: Store, tag: &str, redis_db: u8) {
     assert_eq!(
         code, 0,
         "{store:?}: verified clean after the repair:\n{stdout}"
+    );
+    let (code, stdout, report) = verify(&strata, "vrf", &["--sample", "50", "--chunk-rows", "100"]);
+    assert_eq!(
+        code, 0,
+        "{store:?}: a sampled verify is clean too:\n{stdout}"
+    );
+    let checked = report["tables"][0]["stats"]["checked_rows"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        checked > 0 && checked < 2_500,
+        "{store:?}: about half the chunks compared: {report:#}"
     );
     // Independently of verify: the target holds exactly the source's rows.
     let expected = source.tables(&schema, &["items"]).await;

@@ -23,9 +23,11 @@ pub enum Mode {
 
 /// A table to copy.
 pub struct Planned {
+    /// The table as the snapshot reads it.
     pub info: TableInfo,
     /// Index in the state's tables.
     pub index: usize,
+    /// How it is read.
     pub mode: Mode,
 }
 
@@ -40,12 +42,19 @@ pub enum Stopped {
 
 /// Everything the copy task needs.
 pub struct Copier {
+    /// The source connection the chunks are read on.
     pub reader: SnapshotReader,
+    /// The tables, in copy order.
     pub tables: Vec<Planned>,
+    /// Chunks sent are recorded here; it says what is durable.
     pub progress: Arc<Progress>,
+    /// Builds each chunk's events.
     pub events: ChunkEvents,
+    /// The pipeline's feed.
     pub tx: mpsc::Sender<SourceEvent>,
+    /// Rate cap and busy-source pause.
     pub throttle: Throttle,
+    /// Rows per chunk.
     pub chunk_rows: usize,
 }
 
@@ -154,13 +163,8 @@ impl Copier {
     ) -> Result<(), Stopped> {
         tracing::warn!(table = %table.info.schema.id, "no usable key: copying the whole table in one scan (an interrupted copy starts this table over)");
         let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (tx, events, progress) = (self.tx.clone(), &self.events, self.progress.clone());
-        let events = Arc::new(ChunkEvents {
-            file: events.file.clone(),
-            position: events.position.clone(),
-            order: events.order,
-            ts_ms: events.ts_ms,
-        });
+        let (tx, progress) = (self.tx.clone(), self.progress.clone());
+        let events = Arc::new(self.events.clone());
         let index = table.index;
         let schema = table.info.schema.clone();
         let flag = interrupted.clone();

@@ -39,7 +39,7 @@ pub async fn report(progress: Arc<Progress>, mode: ProgressMode, stop: Cancellat
 async fn report_bars(progress: Arc<Progress>, stop: CancellationToken) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let style = ProgressStyle::with_template(
-        "{prefix:>28} [{bar:30}] {human_pos}/{human_len} rows  {per_sec}  ETA {eta}  {msg}",
+        "{prefix:>28} [{bar:30}] {human_pos}/{human_len} rows  {msg}  ETA {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .progress_chars("=> ");
@@ -56,15 +56,32 @@ async fn report_bars(progress: Arc<Progress>, stop: CancellationToken) {
             bar
         })
         .collect();
+    // Rows/s over the last few seconds (indicatif's own rate prints four decimals).
+    let mut rates: Vec<(u64, Instant, f64)> = state
+        .tables
+        .iter()
+        .map(|t| (t.rows, Instant::now(), 0.0))
+        .collect();
     loop {
         let stopping = tokio::select! {
             _ = stop.cancelled() => true,
             _ = tokio::time::sleep(Duration::from_millis(250)) => false,
         };
         let state = progress.snapshot();
-        for (bar, table) in bars.iter().zip(&state.tables) {
+        for ((bar, table), rate) in bars.iter().zip(&state.tables).zip(rates.iter_mut()) {
             if table.rows > bar.length().unwrap_or(0) {
                 bar.set_length(table.rows);
+            }
+            let elapsed = rate.1.elapsed().as_secs_f64();
+            if elapsed >= 1.0 {
+                let now = table.rows.saturating_sub(rate.0) as f64 / elapsed;
+                rate.2 = if rate.2 == 0.0 {
+                    now
+                } else {
+                    0.5 * rate.2 + 0.5 * now
+                };
+                *rate = (table.rows, Instant::now(), rate.2);
+                bar.set_message(format!("{:.0} rows/s", rate.2));
             }
             bar.set_position(table.rows);
             if table.done && !bar.is_finished() {

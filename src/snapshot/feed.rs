@@ -21,11 +21,13 @@ pub const CHUNK_FILE: &str = "snapshot-chunk";
 /// What one chunk moves a table forward by, once durable.
 #[derive(Debug, Clone)]
 pub struct ChunkDone {
+    /// The chunk's number (its commit's `pos`).
     pub seq: u64,
     /// Index into the state's tables.
     pub table: usize,
     /// The key of the chunk's last row (`None` for a full-copy batch or an empty table).
     pub last_key: Option<Vec<Value>>,
+    /// Rows in the chunk.
     pub rows: u64,
     /// This chunk ends the table.
     pub table_done: bool,
@@ -35,12 +37,14 @@ pub struct ChunkDone {
 /// applies them once durable) and progress reporting.
 #[derive(Debug)]
 pub struct Progress {
+    /// The state as last made durable.
     pub state: Mutex<SnapshotState>,
     pending: Mutex<VecDeque<ChunkDone>>,
     path: PathBuf,
 }
 
 impl Progress {
+    /// Progress starting from `state`, persisted to `path`.
     pub fn new(state: SnapshotState, path: PathBuf) -> Arc<Progress> {
         Arc::new(Progress {
             state: Mutex::new(state),
@@ -102,6 +106,7 @@ impl Progress {
 
 /// The snapshot pipeline's checkpoint store: a durable commit is a durable chunk.
 pub struct ChunkStore {
+    /// Where durable chunks are recorded.
     pub progress: Arc<Progress>,
 }
 
@@ -140,14 +145,20 @@ impl EventSource for Feed {
 }
 
 /// Builds the events of one chunk.
+#[derive(Debug, Clone)]
 pub struct ChunkEvents {
+    /// The recorded position's binlog file (named in planning errors).
     pub file: Arc<str>,
+    /// The recorded position.
     pub position: BinlogPos,
+    /// Its binlog order: the version of every snapshot row.
     pub order: u64,
+    /// When the snapshot started, as the rows' timestamp.
     pub ts_ms: u64,
 }
 
 impl ChunkEvents {
+    /// A chunk's `Begin`.
     pub fn begin(&self) -> SourceEvent {
         SourceEvent::Begin {
             gtid: None,
@@ -171,6 +182,7 @@ impl ChunkEvents {
         })
     }
 
+    /// Chunk `seq`'s `Commit`.
     pub fn commit(&self, seq: u64) -> SourceEvent {
         SourceEvent::Commit(CommitInfo {
             position: BinlogPos::new(CHUNK_FILE, seq),

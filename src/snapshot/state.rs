@@ -16,6 +16,7 @@ const FORMAT: u32 = 1;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotState {
+    /// The file format's version.
     pub format: u32,
     /// The version it belongs to.
     pub version: String,
@@ -36,7 +37,9 @@ pub struct SnapshotState {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PositionForm {
+    /// The binlog file.
     pub file: String,
+    /// The offset in it.
     pub pos: u64,
 }
 
@@ -50,6 +53,7 @@ impl From<&BinlogPos> for PositionForm {
 }
 
 impl PositionForm {
+    /// As a position.
     pub fn to_pos(&self) -> BinlogPos {
         BinlogPos::new(&self.file, self.pos)
     }
@@ -91,10 +95,12 @@ impl SnapshotState {
         }
     }
 
+    /// Every table is done.
     pub fn done(&self) -> bool {
         self.tables.iter().all(|t| t.done)
     }
 
+    /// Rows durable in every target, over all tables.
     pub fn rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
     }
@@ -145,6 +151,7 @@ pub fn save(path: &Path, state: &SnapshotState) -> std::io::Result<()> {
     std::fs::File::open(&dir)?.sync_all()
 }
 
+/// Milliseconds since the epoch.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -262,10 +269,12 @@ pub fn key_from_json(json: &serde_json::Value) -> Option<Value> {
     })
 }
 
+/// Lower-case hex.
 pub fn hex_encode(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The bytes of hex text, or `None` when it is not hex.
 pub fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if text.len() % 2 != 0 {
         return None;

@@ -29,6 +29,7 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// A throttle applying `limits`, its rate window starting now.
     pub fn new(limits: Limits) -> Throttle {
         Throttle {
             limits,

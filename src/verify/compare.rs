@@ -17,6 +17,7 @@ pub enum DiffKind {
 }
 
 impl DiffKind {
+    /// `missing`, `extra` or `changed`.
     pub fn name(&self) -> &'static str {
         match self {
             DiffKind::Missing => "missing",
@@ -31,8 +32,11 @@ impl DiffKind {
 pub struct RowDiff {
     /// Index of the row in the expected rows (`None` for an extra row).
     pub expected: Option<usize>,
+    /// The row's id in the target.
     pub id: String,
+    /// What differs.
     pub kind: DiffKind,
+    /// The version the target holds the row with, if it holds it.
     pub stored_version: Option<StoredVersion>,
 }
 

@@ -19,9 +19,13 @@ use strata_pipeline::plan;
 /// What a repair would do to one row.
 #[derive(Debug, Clone)]
 pub struct Action {
+    /// The target written.
     pub target: &'static str,
+    /// The source table.
     pub table: TableId,
+    /// The row's id in the target.
     pub id: String,
+    /// The guarded write.
     pub op: SinkOp,
     /// The difference's fields, for the dry-run listing.
     pub kind: DiffKind,

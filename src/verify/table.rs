@@ -29,29 +29,38 @@ pub struct Stats {
     pub checked_rows: u64,
     /// Chunks compared, and those whose checksums matched.
     pub chunks: u64,
+    /// Chunks whose checksums matched (not compared row by row).
     pub chunks_equal: u64,
     /// Target rows scanned for rows the source does not have (0 when sampling).
     pub scanned_rows: u64,
+    /// Rows the target lacks.
     pub missing: u64,
+    /// Rows only the target has.
     pub extra: u64,
+    /// Rows with differing fields.
     pub changed: u64,
     /// Differences repaired (and found fixed when checked again), and not.
     pub repaired: u64,
+    /// Differences left after `--repair`.
     pub unrepaired: u64,
 }
 
 /// One confirmed difference.
 #[derive(Debug, Clone)]
 pub struct Difference {
+    /// The source table.
     pub table: TableId,
     /// Index of the target in the verifier's readers.
     pub target: usize,
+    /// The target's name.
     pub target_name: &'static str,
     /// The row's id in the target.
     pub id: String,
     /// The row's key (aligned with the route's key), when known.
     pub key: Option<Vec<Value>>,
+    /// What differs.
     pub kind: DiffKind,
+    /// The version the target holds the row with, if it holds it.
     pub stored_version: Option<StoredVersion>,
     /// After `--repair`: whether the row was found fixed.
     pub repaired: Option<bool>,
@@ -59,7 +68,9 @@ pub struct Difference {
 
 /// A table ready to verify.
 pub struct Table {
+    /// The table as the source describes it.
     pub info: TableInfo,
+    /// How the version writes it.
     pub route: Route,
 }
 
@@ -83,11 +94,15 @@ impl Table {
 
 /// Reads the source and the targets.
 pub struct Verifier {
+    /// The source connection.
     pub source: SnapshotReader,
+    /// One reader per target.
     pub readers: Vec<Arc<dyn TargetReader>>,
+    /// Source rows per chunk.
     pub chunk_rows: usize,
     /// Percentage of chunks compared (100: all; below, no scan for extra rows).
     pub sample_pct: f64,
+    /// Waits for the replicator before re-checks.
     pub settle: Settle,
 }
 
@@ -241,12 +256,16 @@ impl Verifier {
                 break;
             }
             let keys: Vec<Vec<Value>> = all.into_values().collect();
+            // The source read reflects the binlog somewhere between `before` and `at`. A
+            // target copy whose version is past `before` may be newer than what was read:
+            // such a row is read again in the next round rather than reported.
+            let before = self.source.current_position().await?.position;
             let rows = self
                 .source
                 .read_by(&table.info, &table.route.key, &keys)
                 .await?;
             let at = self.source.current_position().await?.position;
-            let order_at = binlog_order(at.file_seq(), at.pos, 0);
+            let order_before = binlog_order(before.file_seq(), before.pos, 0);
             self.settle.wait(&at).await;
             let live = self.settle.live();
             let last = round + 1 == rounds || !live;
@@ -284,7 +303,7 @@ impl Verifier {
                     let ahead = diff
                         .stored_version
                         .and_then(|v| v.order(table.guarded()))
-                        .is_some_and(|o| o > order_at);
+                        .is_some_and(|o| o > order_before);
                     let settled = match diff.kind {
                         _ if !live => true,
                         _ if ahead => false,

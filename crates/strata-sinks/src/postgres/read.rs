@@ -278,7 +278,12 @@ impl TargetReader for PostgresReader {
             return Ok(ScanPage::default());
         }
         let key: Vec<&Column> = table.key_columns().collect();
-        let names: Vec<String> = key.iter().map(|c| ident(&c.name)).collect();
+        // Qualified: a bare name in ORDER BY would mean the `::text` output column of the
+        // same name, and page in text order.
+        let names: Vec<String> = key
+            .iter()
+            .map(|c| format!("t.{}", ident(&c.name)))
+            .collect();
         let after: Option<Vec<String>> = match cursor {
             Some(c) => Some(serde_json::from_str(c).map_err(|_| {
                 SinkError::new(
@@ -291,7 +296,7 @@ impl TargetReader for PostgresReader {
         };
         let select: Vec<String> = names.iter().map(|n| format!("{n}::text")).collect();
         let mut sql = format!(
-            "SELECT {} FROM {}",
+            "SELECT {} FROM {} t",
             select.join(", "),
             self.qualified(table)
         );
