@@ -23,6 +23,6 @@ pub use position::{BinlogPos, GtidSet, MariaGtidPos, MysqlGtidSet, PositionError
 pub use readback::{ScanPage, StoredKey, StoredRow, StoredVersion, TargetReader};
 pub use rules::{ColumnPattern, Guard, PatternError, TableOptions, TablePattern, TableRules};
 pub use schema::{Column, ColumnType, TableId, TableSchema};
-pub use sink::{ApplyStats, Sink, SinkError, SinkOp, SinkOpKind, TargetTable};
+pub use sink::{row_hash, ApplyStats, Sink, SinkError, SinkOp, SinkOpKind, TargetTable};
 pub use value::{Date, DateTime, Time, Value};
 pub use version::Version;

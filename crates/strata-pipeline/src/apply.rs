@@ -2,7 +2,7 @@
 //! over bounded worker queues per sink, and lets the checkpointer save the newest commit
 //! every worker has made durable.
 
-use crate::batch::{approx_bytes, OpMeta, Routed, RowHasher, WorkItem};
+use crate::batch::{approx_bytes, OpMeta, Routed, WorkItem};
 use crate::checkpointer::{run_checkpointer, CheckpointOutcome, Ledger};
 use crate::error::{PipelineError, PlanError};
 use crate::events::{EventSource, SourceFailure};
@@ -12,7 +12,6 @@ use crate::route::Router;
 use crate::settings::ApplySettings;
 use crate::worker::{Halt, HaltReason, Worker};
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use strata_core::{Checkpoint, CheckpointStore, CommitInfo, RowChange, Sink, SinkOp, SourceEvent};
 use tokio::sync::mpsc::{self, error::TrySendError};
@@ -473,12 +472,7 @@ fn add_rows(progress: &mut Progress, rows: &RowsRead, tables: HashMap<String, Ro
 /// The worker of a row: a fixed hash of (target table, row id), so one row's ops always go
 /// to the same worker (and stay in order) while rows spread over the workers.
 fn partition(table: &str, id: &str, workers: usize) -> usize {
-    let mut h = RowHasher::default();
-    table.hash(&mut h);
-    id.hash(&mut h);
-    // FNV's low bits mix poorly; fold the high half in before taking the remainder.
-    let x = h.finish();
-    ((x ^ (x >> 32)) % workers.max(1) as u64) as usize
+    (strata_core::row_hash(table, id) % workers.max(1) as u64) as usize
 }
 
 /// Sends without waiting when the queue has room; otherwise waits for room (backpressure)

@@ -32,17 +32,24 @@
 //! - Tombstones and upserts: a pipeline cannot read another collection, so before the
 //!   upserts the sink reads the stored tombstones of the batch's upsert keys (one `find`)
 //!   and drops every upsert whose version is not above the key's tombstone — stored, or a
-//!   delete of the same key in the batch. This read-then-write is safe because the
-//!   pipeline gives each key a single writer (ops of one key are never applied
-//!   concurrently), and the row's own version guard still runs in the server.
+//!   delete of the same key in the batch. Within one replicator this read-then-write is
+//!   enough: the pipeline gives each key a single writer, and the row's own version guard
+//!   still runs in the server.
+//! - Other writers: a snapshot or a repair may write the rows the replicator writes, at
+//!   the same time ([`MongoSettings::other_writers`]). A delete writes its tombstone before
+//!   it removes the row; such a sink, after its upserts, reads their tombstones again and
+//!   re-applies (guarded) every delete not older than a row it wrote. Whatever the
+//!   interleaving, either the delete removes the row or the re-check finds the tombstone,
+//!   so an older upsert never outlives a newer delete (it may be visible for the moment
+//!   between the two).
 //! - Requests per batch and table: the tombstone lookup (only when the batch has upserts
 //!   and the table may have tombstones: a table whose tombstone collection was empty at
 //!   start-up and that this sink never deleted from skips it), then one `update` command
-//!   for the upserts, concurrently with one `delete` and one tombstone `update` for the
-//!   deletes. Commands are cut at 8 MiB / 100,000 statements; the lookup's `$in` lists at
-//!   128 ids, 4 in flight. Upserts and
-//!   deletes of one key commute under these guards, so running the two sides concurrently
-//!   gives the same result as running the ops in order.
+//!   for the upserts, concurrently with the deletes' tombstone `update` followed by their
+//!   `delete`. Commands are cut at 8 MiB / 100,000 statements; the lookup's `$in` lists at
+//!   128 ids, 4 in flight. Upserts and deletes of one key commute under these guards, so running the two sides concurrently
+//!   gives the same result as running the ops in order. With other writers, one more
+//!   tombstone `find` after the upserts, and a `delete` when it finds any.
 //! - Counting: an upsert is applied when its statement modified or inserted a document; a
 //!   delete is applied when its tombstone was created or raised (a delete older than a
 //!   stored row that had no tombstone is therefore counted applied though it removes
@@ -124,6 +131,12 @@ pub struct MongoSettings {
     pub connect_timeout: Duration,
     /// How long one request may take before it fails as a timeout. Default 60 s.
     pub request_timeout: Duration,
+    /// Another writer may write the same rows at the same time: set by a snapshot or a
+    /// repair, which may run beside the version's replicator. After its upserts, the sink
+    /// reads their tombstones again and re-applies every delete that is newer than an
+    /// upsert it wrote (see the module documentation). Default false: the replicator is
+    /// its rows' only writer among its own workers.
+    pub other_writers: bool,
 }
 
 impl MongoSettings {
@@ -142,6 +155,7 @@ impl MongoSettings {
             tombstone_ttl: Self::DEFAULT_TOMBSTONE_TTL,
             connect_timeout: Self::DEFAULT_CONNECT_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            other_writers: false,
         }
     }
 }
@@ -154,6 +168,7 @@ impl std::fmt::Debug for MongoSettings {
             .field("tombstone_ttl", &self.tombstone_ttl)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("other_writers", &self.other_writers)
             .finish()
     }
 }
@@ -356,9 +371,52 @@ impl MongoSink {
                 statements,
             )
             .await?;
+            // Another writer's delete may have raced these upserts: its tombstone was
+            // written before its delete ran, so any tombstone a written row should have
+            // yielded to is visible now. Re-apply those deletes (guarded as ever).
+            let mut undone = 0;
+            if self.settings.other_writers {
+                let written: Vec<&Write> = upserts
+                    .iter()
+                    .filter(|w| deleted_up_to.get(&w.key).is_none_or(|t| *t < w.version))
+                    .collect();
+                let mut seen = HashSet::new();
+                let ids: Vec<Bson> = written
+                    .iter()
+                    .filter(|w| seen.insert(w.key.as_str()))
+                    .map(|w| w.id.clone())
+                    .collect();
+                let stored: HashMap<String, String> =
+                    write::tombstones(&self.db, self.limit(), &tombstones, ids)
+                        .await?
+                        .into_iter()
+                        .collect();
+                let mut redo = Vec::new();
+                let mut redone = HashSet::new();
+                for w in &written {
+                    match stored.get(&w.key) {
+                        Some(t) if *t >= w.version && redone.insert(w.key.as_str()) => {
+                            redo.push(Statement::new(batch, w.op, &guard::delete(&w.id, t))?);
+                        }
+                        _ => {}
+                    }
+                }
+                if !redo.is_empty() {
+                    undone = write::run(
+                        &self.db,
+                        self.limit(),
+                        batch,
+                        Command::Delete,
+                        &collection,
+                        redo,
+                    )
+                    .await?;
+                }
+            }
+            let applied = changed.saturating_sub(undone);
             Ok::<_, SinkError>(ApplyStats {
-                applied: changed,
-                stale: stale + sent.saturating_sub(changed),
+                applied,
+                stale: stale + sent.saturating_sub(applied),
             })
         };
 
@@ -382,24 +440,26 @@ impl MongoSink {
                     &guard::tombstone(&w.id, &w.key, &w.version, now),
                 )?);
             }
-            let (_, marked) = futures_util::try_join!(
-                write::run(
-                    &self.db,
-                    self.limit(),
-                    batch,
-                    Command::Delete,
-                    &collection,
-                    removals
-                ),
-                write::run(
-                    &self.db,
-                    self.limit(),
-                    batch,
-                    Command::Update,
-                    &tombstones,
-                    marks
-                ),
-            )?;
+            // The tombstones first, then the rows: an upsert that another writer makes
+            // after the row is gone then finds the tombstone when it checks again.
+            let marked = write::run(
+                &self.db,
+                self.limit(),
+                batch,
+                Command::Update,
+                &tombstones,
+                marks,
+            )
+            .await?;
+            write::run(
+                &self.db,
+                self.limit(),
+                batch,
+                Command::Delete,
+                &collection,
+                removals,
+            )
+            .await?;
             let total = deletes.len() as u64;
             Ok(ApplyStats {
                 applied: marked.min(total),
@@ -494,6 +554,10 @@ impl MongoSink {
     /// stays empty until this sink writes a delete (one writer per namespace), so a table
     /// without deletes is not looked up again after one `count`.
     async fn may_have_tombstones(&self, table: &str, collection: &str) -> Result<bool, SinkError> {
+        if self.settings.other_writers {
+            // Another writer may create them at any time.
+            return Ok(true);
+        }
         if let Some(known) = locked(&self.tombstones)
             .get(table)
             .and_then(|s| s.may_exist)

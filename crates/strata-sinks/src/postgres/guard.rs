@@ -57,6 +57,35 @@ pub(crate) fn bookkeeping_ddl(schema: &str) -> String {
     )
 }
 
+/// How many row locks a schema has. A row's lock is `row_hash % ROW_LOCKS`, the same hash
+/// the pipeline picks a row's worker by, so with a worker count that divides it (the
+/// default 4 does) one replicator's workers never share a lock.
+pub(crate) const ROW_LOCKS: u64 = 64;
+
+/// Takes, for the rest of the transaction, the row locks of a batch (`$1`: the schema's
+/// lock class name, `$2`: the sorted lock numbers). Every writer of the schema (the
+/// replicator, a snapshot, a repair, in any process) takes them before its first statement,
+/// so a row's tombstone check and its write are never interleaved with another writer's
+/// write of the same row. Sorted, so two writers never wait for each other.
+pub(crate) const ROW_LOCK_SQL: &str =
+    "SELECT count(pg_advisory_xact_lock(hashtext($1), b)) FROM unnest($2::int4[]) AS b";
+
+/// The lock class of a schema's rows (for [`ROW_LOCK_SQL`]).
+pub(crate) fn row_lock_class(schema: &str) -> String {
+    format!("strata-rows:{schema}")
+}
+
+/// The sorted, distinct row locks of a batch.
+pub(crate) fn row_locks(batch: &[strata_core::SinkOp]) -> Vec<i32> {
+    let mut locks: Vec<i32> = batch
+        .iter()
+        .map(|op| (op.row_hash() % ROW_LOCKS) as i32)
+        .collect();
+    locks.sort_unstable();
+    locks.dedup();
+    locks
+}
+
 /// Removes tombstones older than the retention (`$1`, milliseconds as float8).
 pub(crate) fn purge_sql(schema: &str) -> String {
     format!(

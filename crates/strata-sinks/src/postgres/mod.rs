@@ -29,6 +29,13 @@
 //!   stored.version < excluded.version`; delete = one statement that deletes rows with an
 //!   older version and upserts the tombstone when the op is newer than both the row and any
 //!   earlier tombstone. Each op is decided inside PostgreSQL by one statement.
+//! - **Other writers**: a snapshot, a repair or a second replicator may write the same
+//!   rows at the same time. A batch's transaction first takes a transaction-scoped
+//!   advisory lock per row bucket (64 per schema, by the row's hash; the pipeline picks a
+//!   row's worker by the same hash, so one replicator's workers never contend): the
+//!   statements after it see every committed write of any other writer of those rows, so a
+//!   tombstone written by another writer is never missed by an older upsert, whatever the
+//!   interleaving.
 //! - **Batches**: one transaction per batch (`Ok` after COMMIT); one multi-row statement
 //!   per table and kind, every column sent as one array parameter (no 65,535-parameter
 //!   limit, whatever the batch size), the statements pipelined on the connection. Several
@@ -140,6 +147,8 @@ pub struct PostgresSink {
     /// Tables known to match their plan, by target table name.
     plans: Mutex<HashMap<String, Arc<TablePlan>>>,
     last_purge: Mutex<Option<Instant>>,
+    /// See [`guard::ROW_LOCK_SQL`].
+    row_lock_class: String,
 }
 
 impl PostgresSink {
@@ -178,6 +187,7 @@ impl PostgresSink {
             .application_name("strata");
         let sink = PostgresSink {
             pool: pool::Pool::new(config, settings.max_connections, settings.timeout),
+            row_lock_class: guard::row_lock_class(&settings.schema),
             settings,
             plans: Mutex::new(HashMap::new()),
             last_purge: Mutex::new(None),
@@ -238,7 +248,24 @@ impl PostgresSink {
         batch: &[SinkOp],
     ) -> Result<ApplyStats, SinkError> {
         let fail = |e: tokio_postgres::Error| error::pg_error(&e, "applying a batch");
-        let tx = client.transaction().await.map_err(fail)?;
+        // Read committed whatever the server's default: each statement after the row
+        // locks must see what the writers that held them committed.
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+            .start()
+            .await
+            .map_err(fail)?;
+        let locks = guard::row_locks(batch);
+        tx.execute_typed(
+            guard::ROW_LOCK_SQL,
+            &[
+                (&self.row_lock_class, Type::TEXT),
+                (&locks, Type::INT4_ARRAY),
+            ],
+        )
+        .await
+        .map_err(|e| error::pg_error(&e, "taking the batch's row locks"))?;
         if self.purge_due() {
             let ttl_ms = self.settings.tombstone_ttl.as_secs_f64() * 1000.0;
             let purged = tx
