@@ -67,9 +67,14 @@ impl Replicator {
         }
 
         let on_retry = |target: &str, e: &strata_core::SinkError| monitor.target_retry(target, e);
-        let Some(sinks) = crate::targets::connect_all(&self.version, &shutdown, &on_retry)
-            .await
-            .map_err(|e| err(e.kind, format!("cannot use target {e}")))?
+        let Some(sinks) = crate::targets::connect_all(
+            &self.version,
+            crate::targets::Writer::Replicator,
+            &shutdown,
+            &on_retry,
+        )
+        .await
+        .map_err(|e| err(e.kind, format!("cannot use target {e}")))?
         else {
             return Ok(None);
         };

@@ -64,12 +64,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "POSITION")]
     from: Option<String>,
 
-    /// First backfill the rows the tables already hold (as `strata snapshot` does, resuming
-    /// one in progress), then stream from the snapshot's recorded position (or the
-    /// checkpoint), which replays every change made during the copy. Copy first, stream
-    /// after: the MongoDB and PostgreSQL sinks check delete tombstones with a
-    /// read-then-write that is safe with one writer per row, so copying and streaming the
-    /// same rows at once could bring back a row deleted during the copy.
+    /// Also backfill the rows the tables already hold (as `strata snapshot` does, resuming
+    /// one in progress), while streaming. Streaming starts at once from the snapshot's
+    /// recorded position (or the checkpoint), so lag does not build up during a long copy;
+    /// every change streamed beats the copy's older rows, whichever lands first. A failed
+    /// copy stops the process with its error; an interrupted one continues next time.
     #[arg(long, conflicts_with = "from")]
     snapshot: bool,
 }
@@ -119,14 +118,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         listeners.push((version, listener));
     }
 
-    // Before any replicator starts: the snapshot writes the checkpoint they start from.
-    if args.snapshot {
-        if let Some(code) =
-            crate::snapshot::copy_before_streaming(&config, &names, &shutdown).await?
-        {
-            return Ok(ExitCode::from(code));
-        }
-    }
+    // Before any replicator starts: preparing a snapshot writes the checkpoint it starts
+    // from. The copies themselves run beside the replicators (spawned below).
+    let copies = if args.snapshot {
+        crate::snapshot::prepare_copies(&config, &names).await?
+    } else {
+        Vec::new()
+    };
 
     let mut tasks = Vec::new();
     for (version, listener) in listeners {
@@ -174,7 +172,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tasks.push((name, tokio::spawn(task.instrument(span))));
     }
 
+    let copies: Vec<_> = copies
+        .into_iter()
+        .map(|job| tokio::spawn(crate::snapshot::copy_beside(job, shutdown.clone())))
+        .collect();
+
     let mut code = 0u8;
+    for copy in copies {
+        match copy.await {
+            Ok(c) => code = code.max(c),
+            Err(join) => {
+                eprintln!("error: a snapshot crashed: {join}");
+                shutdown.cancel();
+                code = code.max(exit::FAILURE);
+            }
+        }
+    }
     for (name, task) in tasks {
         match task.await {
             Ok(Ok(summary)) => {

@@ -52,6 +52,9 @@ use tokio::sync::mpsc;
 /// is written at the recorded position: `strata run` afterwards streams every change made
 /// since the snapshot began.
 ///
+/// It may run while the version's replicator runs (`strata run`): whichever writes a row
+/// last, the newer change wins. `strata run --snapshot` does both in one process.
+///
 /// Progress is saved in <data_dir>/<version>/snapshot.json; a snapshot that was killed or
 /// interrupted continues where it stopped when the same command is run again (--restart
 /// starts a new one).
@@ -131,7 +134,6 @@ pub async fn run(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
         .version(&args.version)
         .map_err(|e| exit::UsageError(e.to_string()))?
         .clone();
-    refuse_if_replicating(&version)?;
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone()).context("cannot install signal handlers")?;
     let job = match Job::prepare(&config.source, &version, &args.options).await? {
@@ -151,23 +153,16 @@ pub async fn run(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(outcome.report()))
 }
 
-/// `strata run --snapshot`: backfills each version (resuming a snapshot in progress) before
-/// its replicator starts; the replicators then stream from the snapshot's position (or
-/// the checkpoint), replaying every change made during the copy.
+/// `strata run --snapshot`, before the replicators start: prepares each version's
+/// backfill (resuming one in progress; a finished one needs none), which records its
+/// position and writes the checkpoint the replicator then starts from.
 ///
-/// Copy first, stream after — not both at once — because the MongoDB and PostgreSQL sinks
-/// check a row's delete tombstone with a read-then-write that is safe only while one
-/// writer applies a given row (what a pipeline's partitioning guarantees within one run).
-/// Two pipelines writing the same rows at once could bring a row deleted during the copy
-/// back; one after the other, the guarded writes make the overlap harmless.
-///
-/// `Ok(Some(code))`: stop with that exit code instead of streaming (the copy failed or
-/// was interrupted).
-pub async fn copy_before_streaming(
-    config: &Config,
-    versions: &[String],
-    shutdown: &CancellationToken,
-) -> anyhow::Result<Option<u8>> {
+/// The copies then run beside the replicators ([`copy_beside`]): a row the copy writes
+/// carries the recorded position as its version, so every change streamed since beats it,
+/// and the sinks keep a newer delete from losing to an older copy even when both write the
+/// same row at once (PostgreSQL with row locks, MongoDB by checking its copies again).
+pub async fn prepare_copies(config: &Config, versions: &[String]) -> anyhow::Result<Vec<Box<Job>>> {
+    let mut jobs = Vec::new();
     for name in versions {
         let version = config
             .version(name)
@@ -177,49 +172,31 @@ pub async fn copy_before_streaming(
             Prepared::Done(_) => {
                 tracing::info!(version = %name, "snapshot already complete; streaming only");
             }
-            Prepared::Ready(job) => {
-                let outcome = job.copy(shutdown, ProgressMode::Log).await?;
-                let code = outcome.report();
-                if code != 0 {
-                    return Ok(Some(code));
-                }
-            }
+            Prepared::Ready(job) => jobs.push(job),
         }
     }
-    Ok(None)
+    Ok(jobs)
 }
 
-/// The targets of `version` whose guard assumes one writer per row (see
-/// [`copy_before_streaming`]), and the pid of the version's replicator when one runs.
-pub fn overlapping_writer(version: &VersionConfig) -> Option<(u32, Vec<&'static str>)> {
-    let single_writer: Vec<&'static str> = version
-        .targets
-        .names()
-        .into_iter()
-        .filter(|n| matches!(*n, "mongodb" | "postgres"))
-        .collect();
-    if single_writer.is_empty() {
-        return None;
+/// Runs a prepared copy beside its version's replicator, with log lines for progress.
+/// Returns the exit code it calls for: 0 when it finished, or when it was interrupted by
+/// `shutdown` (the next run continues it); otherwise a failure, after cancelling
+/// `shutdown` so that the replicators stop too and the process exits with the error.
+pub async fn copy_beside(job: Box<Job>, shutdown: CancellationToken) -> u8 {
+    let version = job.version.name.clone();
+    let code = match job.copy(&shutdown, ProgressMode::Log).await {
+        Ok(outcome) => outcome.report(),
+        Err(e) => {
+            eprintln!("error: snapshot of version {version}: {e:#}");
+            exit::FAILURE
+        }
+    };
+    if code == 0 || shutdown.is_cancelled() {
+        return 0;
     }
-    let instance = crate::instance_file::read(&crate::instance_file::path(version)).ok()??;
-    let running = instance.stopped_at_ms.is_none()
-        && instance.pid != std::process::id()
-        && crate::instance_file::process_alive(instance.pid);
-    running.then_some((instance.pid, single_writer))
-}
-
-/// Refuses a snapshot while the version's replicator runs and writes to a target whose
-/// guard assumes one writer per row.
-fn refuse_if_replicating(version: &VersionConfig) -> anyhow::Result<()> {
-    match overlapping_writer(version) {
-        None => Ok(()),
-        Some((pid, targets)) => Err(exit::UsageError(format!(
-            "the replicator of version {} is running (pid {pid}); its writes and the snapshot's to {} must not overlap (their delete tombstones are checked by a read-then-write that is safe with one writer per row): stop it (it resumes from its checkpoint), run the snapshot, then start it again, or use `strata run --snapshot`, which copies first and streams after",
-            version.name,
-            targets.join(" and ")
-        ))
-        .into()),
-    }
+    tracing::error!(version = %version, "the snapshot failed: stopping every version");
+    shutdown.cancel();
+    code
 }
 
 /// The source connection settings of a version (its own TLS settings, its schemas).
@@ -441,9 +418,14 @@ impl Job {
         mode: ProgressMode,
     ) -> anyhow::Result<Outcome> {
         let name = self.version.name.clone();
-        let Some(sinks) = crate::targets::connect_all(&self.version, shutdown, &|_, _| {})
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot use target {e}"))?
+        let Some(sinks) = crate::targets::connect_all(
+            &self.version,
+            crate::targets::Writer::BesideReplicator,
+            shutdown,
+            &|_, _| {},
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot use target {e}"))?
         else {
             return Ok(Outcome {
                 version: name,

@@ -10,12 +10,24 @@ use strata_sinks::postgres::{PostgresSettings, PostgresSink};
 use strata_sinks::redis::{RedisSettings, RedisSink};
 use strata_sinks::search::{SearchSettings, SearchSink};
 
+/// Who writes through the sinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// The version's replicator.
+    Replicator,
+    /// A snapshot or a repair, which may write the replicator's rows at the same time (a
+    /// sink that needs to know, MongoDB's, checks its writes against the replicator's
+    /// deletes again).
+    BesideReplicator,
+}
+
 /// Connects every target of `version`. A target that is down is retried with backoff (a
 /// version waits for its stores rather than failing), until `shutdown`; a target whose
 /// settings are wrong fails at once. `on_retry` (target name, error) hears of each failed
 /// attempt that is retried, so status can say which target is down and why.
 pub async fn connect_all(
     version: &VersionConfig,
+    writer: Writer,
     shutdown: &CancellationToken,
     on_retry: &(dyn Fn(&str, &SinkError) + Sync),
 ) -> Result<Option<Vec<Arc<dyn Sink>>>, SinkError> {
@@ -30,6 +42,7 @@ pub async fn connect_all(
     if let Some(t) = mongodb {
         let mut s = MongoSettings::new(t.url.expose(), t.database.clone());
         s.tombstone_ttl = ttl;
+        s.other_writers = writer == Writer::BesideReplicator;
         let Some(sink) = retrying("mongodb", shutdown, on_retry, || {
             MongoSink::connect(s.clone())
         })

@@ -169,13 +169,6 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let repair = args.repair || args.dry_run;
     let mut repair_summary = None;
     if repair && !diffs.is_empty() {
-        if let Some((pid, targets)) = crate::snapshot::overlapping_writer(&version) {
-            tracing::warn!(
-                pid,
-                targets = %targets.join(", "),
-                "the version's replicator is running: a repair that races one of its deletes of the same row can bring the row back in these targets (their tombstone check assumes one writer per row); repaired rows are checked again below, run verify again if any is left"
-            );
-        }
         let (actions, skipped) =
             repair::plan_repairs(&mut verifier.source, &tables, &diffs).await?;
         notes.extend(skipped);
@@ -183,9 +176,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
             repair::print_dry_run(&actions);
         } else {
             let shutdown = CancellationToken::new();
-            let Some(sinks) = crate::targets::connect_all(&version, &shutdown, &|_, _| {})
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot use target {e}"))?
+            let Some(sinks) = crate::targets::connect_all(
+                &version,
+                crate::targets::Writer::BesideReplicator,
+                &shutdown,
+                &|_, _| {},
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot use target {e}"))?
             else {
                 anyhow::bail!("interrupted while connecting the targets");
             };
