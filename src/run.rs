@@ -127,6 +127,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut tasks = Vec::new();
+    let mut copy_stops = Vec::new();
     for (version, listener) in listeners {
         let name = version.name.clone();
         let replicator = Replicator {
@@ -157,9 +158,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
         let span = tracing::info_span!("version", name = %name);
         let token = shutdown.child_token();
+        // The version's copy (with --snapshot) stops when its replicator stops.
+        let copy_stop = token.child_token();
+        copy_stops.push((name.clone(), copy_stop.clone()));
         // Each version is its own task: one failing or stalling does not stop the others.
         let task = async move {
             let result = replicator.run(token, monitor.clone()).await;
+            copy_stop.cancel();
             let error = result.as_ref().err().map(|e| e.to_string());
             monitor.finished(error.as_deref());
             instance.stopped_at_ms = Some(now_ms());
@@ -174,7 +179,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let copies: Vec<_> = copies
         .into_iter()
-        .map(|job| tokio::spawn(crate::snapshot::copy_beside(job, shutdown.clone())))
+        .map(|job| {
+            let stop = copy_stops
+                .iter()
+                .find(|(name, _)| name == job.version_name())
+                .map_or_else(|| shutdown.child_token(), |(_, stop)| stop.clone());
+            tokio::spawn(crate::snapshot::copy_beside(job, stop, shutdown.clone()))
+        })
         .collect();
 
     let mut code = 0u8;

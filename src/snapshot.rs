@@ -178,20 +178,25 @@ pub async fn prepare_copies(config: &Config, versions: &[String]) -> anyhow::Res
     Ok(jobs)
 }
 
-/// Runs a prepared copy beside its version's replicator, with log lines for progress.
-/// Returns the exit code it calls for: 0 when it finished, or when it was interrupted by
-/// `shutdown` (the next run continues it); otherwise a failure, after cancelling
-/// `shutdown` so that the replicators stop too and the process exits with the error.
-pub async fn copy_beside(job: Box<Job>, shutdown: CancellationToken) -> u8 {
+/// Runs a prepared copy beside its version's replicator, with log lines for progress,
+/// until it finishes or `stop` (the version's replicator stopped, or the process is
+/// shutting down). Returns the exit code it calls for: 0 when it finished or was stopped
+/// (the next run continues it); otherwise a failure, after cancelling `shutdown` so that
+/// the replicators stop too and the process exits with the error.
+pub async fn copy_beside(
+    job: Box<Job>,
+    stop: CancellationToken,
+    shutdown: CancellationToken,
+) -> u8 {
     let version = job.version.name.clone();
-    let code = match job.copy(&shutdown, ProgressMode::Log).await {
+    let code = match job.copy(&stop, ProgressMode::Log).await {
         Ok(outcome) => outcome.report(),
         Err(e) => {
             eprintln!("error: snapshot of version {version}: {e:#}");
             exit::FAILURE
         }
     };
-    if code == 0 || shutdown.is_cancelled() {
+    if code == 0 || stop.is_cancelled() {
         return 0;
     }
     tracing::error!(version = %version, "the snapshot failed: stopping every version");
@@ -288,6 +293,13 @@ impl Outcome {
                 exit::FAILURE
             }
         }
+    }
+}
+
+impl Job {
+    /// The version it copies.
+    pub fn version_name(&self) -> &str {
+        &self.version.name
     }
 }
 
