@@ -6,7 +6,7 @@
 use super::compare::{checksum, diff_rows, id_hash, DiffKind};
 use super::keys::parse_key;
 use super::settle::Settle;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use strata_core::value::key_id;
 use strata_core::version::binlog_order;
@@ -239,7 +239,8 @@ impl Verifier {
     /// newer than the source read (its version's binlog order is not past the position) and,
     /// for a missing row, when it was missing in two rounds in a row (a delete applied in
     /// between would otherwise look like one). A row whose target copy is newer than the
-    /// source read in every round (it keeps changing) is logged, not reported. Without a
+    /// source read in every round, with a version that moved since the round before (it
+    /// keeps changing), is logged, not reported. Without a
     /// running replicator, one round.
     pub async fn recheck(
         &mut self,
@@ -249,6 +250,8 @@ impl Verifier {
         let rounds = if self.settle.live() { LIVE_ROUNDS } else { 1 };
         let mut confirmed = Vec::new();
         let mut missing_before: Vec<HashSet<String>> = vec![HashSet::new(); pending.len()];
+        let mut ahead_before: Vec<HashMap<String, Option<StoredVersion>>> =
+            vec![HashMap::new(); pending.len()];
         for round in 0..rounds {
             let mut all: BTreeMap<String, Vec<Value>> = BTreeMap::new();
             for p in &pending {
@@ -297,6 +300,7 @@ impl Verifier {
                 let key_of_id: BTreeMap<String, Vec<Value>> =
                     ids.into_iter().zip(keys.iter().cloned()).collect();
                 let mut now_missing = HashSet::new();
+                let mut now_ahead = HashMap::new();
                 for diff in diff_rows(&expected, stored) {
                     let key = match diff.expected {
                         Some(i) => Some(present_keys[i].clone()),
@@ -315,10 +319,18 @@ impl Verifier {
                     if diff.kind == DiffKind::Missing {
                         now_missing.insert(diff.id.clone());
                     }
-                    if last && live && ahead {
-                        // Newer in the target in every round: the row keeps changing, and
-                        // the replicator keeps writing it. Not a difference verify can
-                        // confirm; say so rather than report it.
+                    if ahead {
+                        now_ahead.insert(diff.id.clone(), diff.stored_version);
+                    }
+                    // Newer in the target in every round, with a version that moved since
+                    // the last: the row keeps changing and the replicator keeps writing it.
+                    // Not a difference verify can confirm; say so rather than report it. (A
+                    // version that stays put while ahead is a copy edited in the target.)
+                    let churning = ahead
+                        && ahead_before[t]
+                            .get(&diff.id)
+                            .is_some_and(|v| *v != diff.stored_version);
+                    if last && live && churning {
                         tracing::warn!(table = %table.info.schema.id, target = reader.name(), id = %diff.id, "row changed during every re-check; not reported (verify again when it is quiet)");
                     } else if settled || last {
                         confirmed.push(Difference {
@@ -336,6 +348,7 @@ impl Verifier {
                     }
                 }
                 missing_before[t] = now_missing;
+                ahead_before[t] = now_ahead;
             }
             if !live {
                 break;
