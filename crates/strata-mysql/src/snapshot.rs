@@ -217,7 +217,8 @@ impl SnapshotReader {
 
     /// The rows whose values in `key` (column indices, e.g. the table's chunk key or the
     /// key a version routes by) are `keys`; absent rows are simply not returned. Rows come
-    /// in key order. For re-checking and repairing single rows.
+    /// in key order, as last committed (a locking read). For re-checking and repairing
+    /// single rows.
     pub async fn read_by(
         &mut self,
         table: &TableInfo,
@@ -247,8 +248,16 @@ impl SnapshotReader {
                 continue;
             }
             let order: Vec<String> = key.iter().map(|&i| ident(&columns[i].name)).collect();
+            // A locking read: it waits for any transaction still holding these rows, so a
+            // change already in the binlog (a replicator may have applied it) but not yet
+            // committed in the engine is seen, not the row as it was before. The shared
+            // locks last only for this autocommit statement.
+            let lock = match self.flavor {
+                Flavor::MySql => "FOR SHARE",
+                Flavor::MariaDb => "LOCK IN SHARE MODE",
+            };
             let sql = format!(
-                "SELECT {} FROM {} WHERE {} ORDER BY {}",
+                "SELECT {} FROM {} WHERE {} ORDER BY {} {lock}",
                 select_list(table),
                 qualified(&table.schema.id),
                 rows.join(" OR "),
