@@ -6,9 +6,8 @@
 
 mod common;
 
-use common::{delete, env_url, install_tls_provider, unique, upsert};
-use std::sync::Arc;
-use strata_core::{Column, ColumnType, Sink, TableId, TargetReader, TargetTable, Value};
+use common::{delete, env_url, install_tls_provider, people, person, unique, upsert};
+use strata_core::{Sink, TargetReader, Value};
 use strata_sinks::mongo::{MongoReader, MongoSettings, MongoSink};
 use strata_sinks::postgres::{PostgresReader, PostgresSettings, PostgresSink};
 use strata_sinks::redis::{RedisReader, RedisSettings, RedisSink};
@@ -21,34 +20,6 @@ const KEYS: i64 = 240;
 /// Ops per batch (each side sends a round's keys in several batches, to interleave).
 const BATCH: usize = 40;
 
-/// `items(id INT, name TEXT)`.
-fn items() -> Arc<TargetTable> {
-    let col = |name: &str, ty: ColumnType| Column {
-        name: name.into(),
-        ty,
-        nullable: name != "id",
-    };
-    Arc::new(TargetTable {
-        source: TableId::new("src", "items"),
-        name: "items".into(),
-        columns: vec![
-            col(
-                "id",
-                ColumnType::Int {
-                    bytes: 4,
-                    unsigned: false,
-                },
-            ),
-            col("name", ColumnType::Text { charset: None }),
-        ],
-        key: vec![0],
-    })
-}
-
-fn row(id: i64, name: &str) -> Vec<Value> {
-    vec![Value::Int(id), Value::String(name.into())]
-}
-
 /// Races, round after round, a writer of older upserts (`copier`, version 20) against a
 /// writer of newer deletes (`replicator`, version 30). In even rounds the rows exist
 /// beforehand (version 10); in odd rounds they do not, which leaves no row to lock.
@@ -58,19 +29,19 @@ async fn older_upserts_never_outlive_newer_deletes(
     replicator: &dyn Sink,
     reader: &dyn TargetReader,
 ) {
-    let table = items();
+    let table = people("items");
     for round in 0..ROUNDS {
         let ids: Vec<i64> = (round * KEYS + 1..=(round + 1) * KEYS).collect();
         if round % 2 == 0 {
             let first: Vec<_> = ids
                 .iter()
-                .map(|&id| upsert(&table, row(id, "first"), 10))
+                .map(|&id| upsert(&table, person(id, "first", 1), 10))
                 .collect();
             replicator.apply(&first).await.unwrap();
         }
         let copies: Vec<_> = ids
             .iter()
-            .map(|&id| upsert(&table, row(id, "copied"), 20))
+            .map(|&id| upsert(&table, person(id, "copied", 2), 20))
             .collect();
         let deletes: Vec<_> = ids
             .iter()

@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::{delete, env_url, matrix_rows, matrix_table, unique, upsert};
+use common::{delete, env_url, matrix_rows, matrix_table, people, person, unique, upsert};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use strata_core::{
-    ApplyStats, Column, ColumnType, ErrorKind, Sink, SinkOp, TableId, TargetTable, Value, Version,
+    ApplyStats, Column, ColumnType, ErrorKind, Sink, SinkOp, TargetTable, Value, Version,
 };
 use strata_sinks::postgres::{PostgresSettings, PostgresSink};
 use tokio_postgres::{Client, NoTls};
@@ -255,41 +255,6 @@ async fn zero_dates_become_minus_infinity() {
         ]]
     );
     cleanup(&client, &schema).await;
-}
-
-/// `people(id INT, name TEXT, n BIGINT)`.
-fn people(name: &str) -> Arc<TargetTable> {
-    let col = |name: &str, ty: ColumnType| Column {
-        name: name.into(),
-        ty,
-        nullable: name != "id",
-    };
-    Arc::new(TargetTable {
-        source: TableId::new("src", name),
-        name: name.into(),
-        columns: vec![
-            col(
-                "id",
-                ColumnType::Int {
-                    bytes: 4,
-                    unsigned: false,
-                },
-            ),
-            col("name", ColumnType::Text { charset: None }),
-            col(
-                "n",
-                ColumnType::Int {
-                    bytes: 8,
-                    unsigned: false,
-                },
-            ),
-        ],
-        key: vec![0],
-    })
-}
-
-fn person(id: i64, name: &str, n: i64) -> Vec<Value> {
-    vec![Value::Int(id), Value::String(name.into()), Value::Int(n)]
 }
 
 async fn people_rows(client: &Client, schema: &str, table: &str) -> Vec<(i32, String, i64)> {

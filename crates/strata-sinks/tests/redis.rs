@@ -3,15 +3,13 @@
 
 mod common;
 
-use common::{delete, env_url, matrix_rows, matrix_table, unique, upsert};
+use common::{delete, env_url, matrix_rows, matrix_table, people, person, unique, upsert};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strata_core::{
-    ApplyStats, Column, ColumnType, ErrorKind, Sink, SinkOp, TableId, TargetTable, Value, Version,
-};
+use strata_core::{ApplyStats, Column, ColumnType, ErrorKind, Sink, SinkOp, Value, Version};
 use strata_sinks::redis::{RedisSettings, RedisSink};
 
 /// Tests share DB 0 of the test server; each owns a unique key prefix.
@@ -206,41 +204,6 @@ async fn type_matrix_round_trips_value_for_value() {
         .unwrap();
     assert!(ttl > 23 * 3600 * 1000 && ttl <= 24 * 3600 * 1000, "{ttl}");
     cleanup(&mut con, &prefix).await;
-}
-
-/// `people(id INT, name TEXT, n BIGINT)`.
-fn people(name: &str) -> Arc<TargetTable> {
-    let col = |name: &str, ty: ColumnType| Column {
-        name: name.into(),
-        ty,
-        nullable: name != "id",
-    };
-    Arc::new(TargetTable {
-        source: TableId::new("src", name),
-        name: name.into(),
-        columns: vec![
-            col(
-                "id",
-                ColumnType::Int {
-                    bytes: 4,
-                    unsigned: false,
-                },
-            ),
-            col("name", ColumnType::Text { charset: None }),
-            col(
-                "n",
-                ColumnType::Int {
-                    bytes: 8,
-                    unsigned: false,
-                },
-            ),
-        ],
-        key: vec![0],
-    })
-}
-
-fn person(id: i64, name: &str, n: i64) -> Vec<Value> {
-    vec![Value::Int(id), Value::String(name.into()), Value::Int(n)]
 }
 
 /// `name` of a row, or None when the row is absent.

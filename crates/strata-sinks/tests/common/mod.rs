@@ -296,3 +296,34 @@ pub fn delete(table: &Arc<TargetTable>, key: Vec<Value>, order: u64) -> SinkOp {
         version: Version::from_order(order),
     }
 }
+
+/// `people(id INT, name TEXT, n BIGINT)`, keyed by `id`, named `name`.
+pub fn people(name: &str) -> Arc<TargetTable> {
+    Arc::new(TargetTable {
+        source: TableId::new("src", name),
+        name: name.into(),
+        columns: vec![
+            col(
+                "id",
+                ColumnType::Int {
+                    bytes: 4,
+                    unsigned: false,
+                },
+            ),
+            col("name", ColumnType::Text { charset: None }),
+            col(
+                "n",
+                ColumnType::Int {
+                    bytes: 8,
+                    unsigned: false,
+                },
+            ),
+        ],
+        key: vec![0],
+    })
+}
+
+/// A row of [`people`].
+pub fn person(id: i64, name: &str, n: i64) -> Vec<Value> {
+    vec![Value::Int(id), Value::String(name.into()), Value::Int(n)]
+}
