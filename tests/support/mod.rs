@@ -2,6 +2,11 @@
 //! database, running the `strata` binary, waiting on conditions, and reading each target.
 #![allow(dead_code)]
 
+mod env;
+// Not every test binary uses every helper.
+#[allow(unused_imports)]
+pub use env::{env_url, install_tls_provider, unique, wait_for};
+
 pub mod config;
 pub mod json_text;
 pub mod matrix;
@@ -11,7 +16,6 @@ pub mod workload;
 
 use mysql_async::prelude::Queryable;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,53 +26,10 @@ pub type Row = BTreeMap<String, String>;
 /// A table's rows by key id (the key column's text).
 pub type Rows = BTreeMap<String, Row>;
 
-/// The URL of a test server from the environment, or a failure that says how to get one.
-pub fn env_url(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| {
-        panic!("{var} is not set: run scripts/test.sh (or eval \"$(scripts/services.sh env)\")")
-    })
-}
-
-/// A name no other test (or concurrent test run) uses: `<prefix>_<pid>_<n>`.
-pub fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// A server_id no other test run uses (replica ids must be unique per source server).
 pub fn unique_server_id() -> u32 {
     static N: AtomicU32 = AtomicU32::new(0);
     100_000 + (std::process::id() % 10_000) * 100 + N.fetch_add(1, Ordering::Relaxed)
-}
-
-pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Polls `check` until it returns `Some`, or fails the test after `timeout` saying what
-/// was awaited and what was last seen.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Option<T>, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("nothing yet");
-    loop {
-        match check().await {
-            Ok(Some(v)) => return v,
-            Ok(None) => {}
-            Err(e) => last = e,
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}; last: {last}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 pub async fn mysql(url: &str) -> mysql_async::Conn {
