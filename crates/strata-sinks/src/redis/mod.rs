@@ -133,6 +133,45 @@ pub struct RedisSink {
     tombstone_ttl_ms: u64,
 }
 
+/// Opens a managed connection to the configured DB (shared by the sink and the reader),
+/// within `settings.timeout`.
+pub(super) async fn open_connection(
+    settings: &RedisSettings,
+) -> Result<ConnectionManager, SinkError> {
+    let mut info = settings.url.as_str().into_connection_info().map_err(|e| {
+        SinkError::new(
+            SINK,
+            ErrorKind::Config,
+            format!(
+                "the Redis URL {} is not valid ({e}); use redis://host:port",
+                redact_url(&settings.url)
+            ),
+        )
+    })?;
+    info.redis.db = i64::from(settings.db);
+    let client = ::redis::Client::open(info).map_err(|e| classify("opening", &e))?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(settings.timeout)
+        .set_response_timeout(settings.timeout)
+        .set_number_of_retries(1)
+        .set_factor(100)
+        .set_max_delay(1000);
+    let connect = ConnectionManager::new_with_config(client, config);
+    match tokio::time::timeout(settings.timeout, connect).await {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(classify("connecting to", &e)),
+        Err(_) => Err(SinkError::new(
+            SINK,
+            ErrorKind::Timeout,
+            format!(
+                "connecting to Redis at {} took longer than {:?}",
+                redact_url(&settings.url),
+                settings.timeout
+            ),
+        )),
+    }
+}
+
 impl RedisSink {
     /// Connects (checking that the server answers and the DB can be selected).
     pub async fn connect(settings: RedisSettings) -> Result<RedisSink, SinkError> {
@@ -144,40 +183,7 @@ impl RedisSink {
                 "tombstone_ttl must be at least 1 ms (it is how long deletes are remembered)",
             ));
         }
-        let mut info = settings.url.as_str().into_connection_info().map_err(|e| {
-            SinkError::new(
-                SINK,
-                ErrorKind::Config,
-                format!(
-                    "the Redis URL {} is not valid ({e}); use redis://host:port",
-                    redact_url(&settings.url)
-                ),
-            )
-        })?;
-        info.redis.db = i64::from(settings.db);
-        let client = ::redis::Client::open(info).map_err(|e| classify("opening", &e))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(settings.timeout)
-            .set_response_timeout(settings.timeout)
-            .set_number_of_retries(1)
-            .set_factor(100)
-            .set_max_delay(1000);
-        let connect = ConnectionManager::new_with_config(client, config);
-        let connection = match tokio::time::timeout(settings.timeout, connect).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(classify("connecting to", &e)),
-            Err(_) => {
-                return Err(SinkError::new(
-                    SINK,
-                    ErrorKind::Timeout,
-                    format!(
-                        "connecting to Redis at {} took longer than {:?}",
-                        redact_url(&settings.url),
-                        settings.timeout
-                    ),
-                ))
-            }
-        };
+        let connection = open_connection(&settings).await?;
         let sink = RedisSink {
             script_sha: Script::new(guard::SCRIPT).get_hash().to_owned(),
             settings,

@@ -6,9 +6,8 @@
 //! (each part is [`strata_core::Value::key_text`] of a key value).
 
 use super::encode::{field_value, VERSION_FIELD};
-use super::{classify, redact_url, RedisSettings, SINK};
+use super::{classify, RedisSettings, SINK};
 use ::redis::aio::ConnectionManager;
-use ::redis::IntoConnectionInfo;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use strata_core::readback::{parse_sortable, split_key_id};
@@ -28,30 +27,7 @@ pub struct RedisReader {
 impl RedisReader {
     /// Connects with the sink's settings (URL, DB, key prefix).
     pub async fn connect(settings: RedisSettings) -> Result<RedisReader, SinkError> {
-        let mut info = settings.url.as_str().into_connection_info().map_err(|e| {
-            SinkError::new(
-                SINK,
-                ErrorKind::Config,
-                format!(
-                    "the Redis URL {} is not valid ({e}); use redis://host:port",
-                    redact_url(&settings.url)
-                ),
-            )
-        })?;
-        info.redis.db = i64::from(settings.db);
-        let client = ::redis::Client::open(info).map_err(|e| classify("opening", &e))?;
-        let connect = ConnectionManager::new(client);
-        let connection = match tokio::time::timeout(settings.timeout, connect).await {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => return Err(classify("connecting to", &e)),
-            Err(_) => {
-                return Err(SinkError::new(
-                    SINK,
-                    ErrorKind::Timeout,
-                    "connecting to Redis timed out",
-                ))
-            }
-        };
+        let connection = super::open_connection(&settings).await?;
         Ok(RedisReader {
             key_prefix: settings.key_prefix,
             timeout: settings.timeout,
