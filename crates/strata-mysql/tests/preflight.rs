@@ -65,8 +65,8 @@ async fn a_purged_start_position_is_refused_with_the_fix() {
     let now = strata_mysql::current_position(&SourceConfig::new(url.clone()))
         .await
         .unwrap();
-    db.exec(&format!("PURGE BINARY LOGS TO '{}'", now.end.file))
-        .await;
+    let mut conn = connect(&url).await;
+    purge_binlogs_to(&mut conn, &now.end.file, &before.end.file).await;
 
     let mut cfg = SourceConfig::new(url.clone());
     cfg.start = StartFrom::FilePos(before.end.clone());

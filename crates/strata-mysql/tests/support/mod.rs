@@ -254,3 +254,40 @@ pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Purges the server's binlogs before `keep`, and waits (with a deadline) until `gone` is
+/// no longer listed. MariaDB does not purge a file a binlog dump thread still reads, and a
+/// replicator killed by an earlier test can leave one behind until the server notices; the
+/// scratch server belongs to one test at a time, so such threads are ended here.
+pub async fn purge_binlogs_to(conn: &mut mysql_async::Conn, keep: &str, gone: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        conn.query_drop(format!("PURGE BINARY LOGS TO '{keep}'"))
+            .await
+            .unwrap();
+        let logs: Vec<String> = conn
+            .query("SHOW BINARY LOGS")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row: mysql_async::Row| row.get::<String, _>(0).unwrap_or_default())
+            .collect();
+        if !logs.iter().any(|f| f == gone) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{gone} is still listed after PURGE BINARY LOGS TO '{keep}': {logs:?}"
+        );
+        let dumps: Vec<u64> = conn
+            .query(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+            )
+            .await
+            .unwrap();
+        for id in dumps {
+            let _ = conn.query_drop(format!("KILL {id}")).await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
